@@ -1,0 +1,85 @@
+// Chooses a registry from a URL: `file:///shared/dir`, `static://10.0.0.1:8080,10.0.0.2:8080`.
+// Other schemes (`nacos://`) come from their own packages through `schemes`, so that core never
+// depends on a registry client.
+
+import { isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidRegistryUrlError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { FileRegistry } from './file.js';
+import { type StaticAddress, StaticRegistry } from './static.js';
+import type { Registry } from './types.js';
+
+export type RegistryFactory = (url: string, context: { readonly logger?: Logger }) => Registry;
+
+export interface RegistryFromUrlOptions {
+  readonly logger?: Logger;
+  /** Factories for further schemes, keyed by scheme without the colon, e.g. `{ nacos: createNacosRegistry }`. */
+  readonly schemes?: Readonly<Record<string, RegistryFactory>>;
+}
+
+export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {}): Registry {
+  if (typeof url !== 'string' || url.length === 0) throw new InvalidRegistryUrlError(String(url), 'expected a URL');
+  const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
+  if (match === null) throw new InvalidRegistryUrlError(url, 'no scheme (expected file://, static:// or nacos://)');
+  const scheme = (match[1] as string).toLowerCase();
+  const custom = options.schemes?.[scheme];
+  if (custom !== undefined) return custom(url, { logger: options.logger });
+  switch (scheme) {
+    case 'file':
+      return fileRegistryFromUrl(url, options.logger);
+    case 'static':
+      return new StaticRegistry(parseStaticAddresses(url));
+    case 'nacos':
+      throw new InvalidRegistryUrlError(
+        url,
+        'nacos:// needs @lossless/nacos: install it and pass its factory as `schemes: { nacos: ... }`, or pass the registry object',
+      );
+    default:
+      throw new InvalidRegistryUrlError(url, `unknown scheme "${scheme}:" (expected file:, static: or nacos:)`);
+  }
+}
+
+function fileRegistryFromUrl(url: string, logger: Logger | undefined): FileRegistry {
+  let parsed: URL;
+  let dir: string;
+  try {
+    parsed = new URL(url);
+    dir = fileURLToPath(parsed);
+  } catch (error) {
+    throw new InvalidRegistryUrlError(url, `not a file URL with an absolute path (${(error as Error).message})`);
+  }
+  if (!isAbsolute(dir)) throw new InvalidRegistryUrlError(url, 'the path must be absolute');
+  const num = (key: string): number | undefined => {
+    const raw = parsed.searchParams.get(key);
+    if (raw === null) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new InvalidRegistryUrlError(url, `${key}=${raw} is not a positive number of milliseconds`);
+    return value;
+  };
+  for (const key of parsed.searchParams.keys()) {
+    if (!['heartbeatMs', 'staleMs', 'pollMs'].includes(key))
+      throw new InvalidRegistryUrlError(url, `unknown parameter "${key}" (expected heartbeatMs, staleMs, pollMs)`);
+  }
+  return new FileRegistry({
+    dir,
+    heartbeatMs: num('heartbeatMs'),
+    staleMs: num('staleMs'),
+    pollMs: num('pollMs'),
+    logger,
+  });
+}
+
+/** `static://host:port,host:port`; IPv6 hosts in brackets: `static://[::1]:8080`. */
+export function parseStaticAddresses(url: string): StaticAddress[] {
+  const rest = url.replace(/^static:\/\//i, '').replace(/\/+$/, '');
+  if (rest.length === 0) throw new InvalidRegistryUrlError(url, 'expected at least one host:port');
+  return rest.split(',').map((part) => {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(part.trim());
+    if (m === null) throw new InvalidRegistryUrlError(url, `"${part}" is not host:port`);
+    const port = Number(m[3]);
+    if (port < 1 || port > 65535) throw new InvalidRegistryUrlError(url, `port ${port} is not in 1..65535`);
+    return { host: (m[1] ?? m[2]) as string, port };
+  });
+}

@@ -1,0 +1,123 @@
+// Counts the requests a server is working on, from arrival until the response finished or its
+// socket closed. It sits on every request's path: one Map insert, one clock read and one shared
+// 'close' listener per request, nothing else unless the server is draining.
+
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export interface InFlightRequest {
+  readonly method: string;
+  readonly url: string;
+  /** Milliseconds since the request arrived. */
+  readonly ageMs: number;
+}
+
+export interface MarkerSpec {
+  readonly header: string;
+  readonly value: string;
+}
+
+export class InFlightTracker {
+  /** Requests seen since the tracker was created. */
+  total = 0;
+  /** Requests that arrived while the marker was on (that is, during the drain). */
+  arrivedWhileMarking = 0;
+  /** Monotonic time (ms) of the latest arrival; -Infinity before the first. */
+  lastArrival = Number.NEGATIVE_INFINITY;
+  /** Called whenever the count drops to zero. Set only while something waits for idleness. */
+  onIdle: (() => void) | undefined;
+  /** Requests for which this returns true are not tracked at all (admin endpoints on the main server). */
+  ignore: ((req: IncomingMessage) => boolean) | undefined;
+
+  readonly #active = new Map<ServerResponse, number>();
+  readonly #now: () => number;
+  #marker: MarkerSpec | undefined;
+  readonly #detachers: (() => void)[] = [];
+
+  constructor(now: () => number = performance.now.bind(performance)) {
+    this.#now = now;
+  }
+
+  get size(): number {
+    return this.#active.size;
+  }
+
+  get marking(): boolean {
+    return this.#marker !== undefined;
+  }
+
+  /** Track every request of `server`; returns a function that stops tracking it. */
+  attach(server: Server): () => void {
+    // prepend so that the marker is set before any handler can write the response
+    server.prependListener('request', this.#onRequest);
+    const detach = (): void => {
+      server.removeListener('request', this.#onRequest);
+    };
+    this.#detachers.push(detach);
+    return detach;
+  }
+
+  detachAll(): void {
+    for (const detach of this.#detachers.splice(0)) detach();
+  }
+
+  /**
+   * From now on every response carries the marker and `Connection: close`, including the responses
+   * of requests already in flight whose headers are not sent yet.
+   */
+  startMarking(marker: MarkerSpec): void {
+    this.#marker = marker;
+    for (const res of this.#active.keys()) markResponse(res, marker);
+  }
+
+  /** The requests still in flight, oldest first. */
+  snapshot(): InFlightRequest[] {
+    const now = this.#now();
+    const out: InFlightRequest[] = [];
+    for (const [res, start] of this.#active) {
+      const req = res.req as IncomingMessage | undefined;
+      out.push({ method: req?.method ?? '?', url: req?.url ?? '?', ageMs: now - start });
+    }
+    return out.sort((a, b) => b.ageMs - a.ageMs);
+  }
+
+  /** Age in ms of the oldest request in flight, 0 when none. */
+  oldestAgeMs(): number {
+    // Map iteration order is insertion order: the first entry is the oldest.
+    for (const start of this.#active.values()) return this.#now() - start;
+    return 0;
+  }
+
+  /** Destroy the sockets of every request still in flight (used when a drain is cut short). */
+  abortAll(): void {
+    for (const res of this.#active.keys()) res.socket?.destroy();
+  }
+
+  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.ignore?.(req)) return;
+    const now = this.#now();
+    this.#active.set(res, now);
+    this.lastArrival = now;
+    this.total++;
+    if (this.#marker !== undefined) {
+      this.arrivedWhileMarking++;
+      markResponse(res, this.#marker);
+    }
+    res.once('close', this.#onClose);
+  };
+
+  // One function shared by all responses: `this` is the response that closed.
+  readonly #onClose = ((tracker: InFlightTracker) =>
+    function onResponseClose(this: ServerResponse): void {
+      tracker.#active.delete(this);
+      if (tracker.#active.size === 0 && tracker.onIdle !== undefined) tracker.onIdle();
+    })(this);
+}
+
+function markResponse(res: ServerResponse, marker: MarkerSpec): void {
+  if (res.headersSent) return;
+  res.setHeader(marker.header, marker.value);
+  // Node then ends the keep-alive connection after this response, so callers move elsewhere
+  // without an idle socket being cut under them.
+  res.setHeader('connection', 'close');
+}

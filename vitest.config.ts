@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (beside each package, fast, no child processes) and `integration`
+// (cross-package conformance and real-process tests under test/). See test/README.md.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+          // process-level tests measure exit times: keep them off each other's cores
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
