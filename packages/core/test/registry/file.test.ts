@@ -187,7 +187,11 @@ describe('FileRegistry', () => {
 
     const seen: (readonly Instance[])[] = [];
     const errors: Error[] = [];
-    const unsubscribe = registry.subscribe('orders', (list) => seen.push(list), (error) => errors.push(error));
+    const unsubscribe = registry.subscribe(
+      'orders',
+      (list) => seen.push(list),
+      (error) => errors.push(error),
+    );
     try {
       await pollUntil(() => seen.length >= 1, 'the initial list');
       expect(seen[0]).toEqual([a]);
@@ -228,18 +232,17 @@ describe('FileRegistry', () => {
   it('stops delivering once unsubscribed', async () => {
     const registry = makeRegistry();
     const seen: (readonly Instance[])[] = [];
-    const unsubscribe = registry.subscribe('orders', (list) => seen.push(list));
-    await pollUntil(() => seen.length >= 1, 'the initial list');
-    unsubscribe();
-    const count = seen.length;
-
-    await registry.register(instance());
-    // a second subscriber proves the change was observable; the first one must still see nothing new
     const probe: (readonly Instance[])[] = [];
+    const unsubscribe = registry.subscribe('orders', (list) => seen.push(list));
+    // a second subscriber on the same directory shows when the change became observable
     const unsubscribeProbe = registry.subscribe('orders', (list) => probe.push(list));
     try {
+      await pollUntil(() => seen.length >= 1 && probe.length >= 1, 'the initial lists');
+      unsubscribe();
+      const count = seen.length;
+
+      await registry.register(instance());
       await pollUntil(() => probe.at(-1)?.length === 1, 'the probe subscriber to see the registration');
-      await pollUntil(() => probe.length >= 1, 'one more poll period');
       expect(seen.length).toBe(count);
     } finally {
       unsubscribeProbe();
@@ -300,7 +303,11 @@ describe('FileRegistry', () => {
 
     const warned = calls.filter((c) => c.level === 'warn' && c.obj.code === 'LOSSLESS_ERR_BAD_INSTANCE');
     const files = warned.map((c) => c.obj.file as string).sort();
-    expect(files).toEqual(Object.keys(bad).map((name) => join(serviceDir, name)).sort());
+    expect(files).toEqual(
+      Object.keys(bad)
+        .map((name) => join(serviceDir, name))
+        .sort(),
+    );
     const problems = warned.map((c) => String(c.obj.problem));
     expect(problems.some((p) => p.includes('port'))).toBe(true);
     expect(problems.some((p) => p.includes('ip'))).toBe(true);
@@ -316,7 +323,12 @@ describe('FileRegistry', () => {
     await mkdir(serviceDir, { recursive: true });
     await writeFile(
       join(serviceDir, 'x.json'),
-      JSON.stringify({ format: 1, instance: instance({ service: 'payments' }), pid: process.pid, hostname: hostname() }),
+      JSON.stringify({
+        format: 1,
+        instance: instance({ service: 'payments' }),
+        pid: process.pid,
+        hostname: hostname(),
+      }),
     );
     expect(await registry.list('orders')).toEqual([]);
     expect(calls.some((c) => c.level === 'warn' && c.obj.code === 'LOSSLESS_ERR_BAD_INSTANCE')).toBe(true);

@@ -1,0 +1,78 @@
+// An express service made lossless with one call. Try it:
+//   node examples/express-provider/server.mjs --port 3000
+//   curl localhost:3000/hello            # served
+//   curl localhost:9797/readyz           # 200 once registered
+//   kill -TERM <pid>                     # drains: deregisters, marks responses, exits when idle
+// Options: --port, --host, --admin-port, --registry (file:///dir, static://..., nacos://...), --service,
+// --quiet-window-ms. Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
+
+import { parseArgs } from 'node:util';
+import { lossless } from '@lossless/express';
+import express from 'express';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '3000' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'admin-port': { type: 'string' },
+    registry: { type: 'string' },
+    service: { type: 'string', default: 'hello-service' },
+    'quiet-window-ms': { type: 'string' },
+  },
+});
+
+// lossless takes any pino-compatible logger; this one prints JSON lines without a dependency.
+const log = (level) => (fields, msg) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+const logger = { debug: () => {}, info: log('info'), warn: log('warn'), error: log('error') };
+
+const app = express();
+let greetings = [];
+
+const provider = lossless(app, {
+  service: args.service,
+  registry: args.registry, // undefined: LOSSLESS_REGISTRY, else a file registry in the temp dir
+  admin: args['admin-port'] === undefined ? {} : { port: Number(args['admin-port']) },
+  drain: args['quiet-window-ms'] === undefined ? {} : { quietWindowMs: Number(args['quiet-window-ms']) },
+  // registered only after this resolves: no caller ever sees an instance without its greetings
+  warmups: [
+    {
+      name: 'load-greetings',
+      timeoutMs: 5000,
+      run: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 100)); // stands for a database read
+        greetings = ['hello', 'hallo', 'bonjour', 'ni hao'];
+      },
+    },
+  ],
+  logger,
+});
+
+app.get('/hello', (_req, res) => {
+  res.json({ greeting: greetings[Math.floor(Math.random() * greetings.length)], pid: process.pid });
+});
+
+// Slow work, to watch a drain wait for it: /work?ms=1500
+app.get('/work', (req, res) => {
+  const ms = Math.min(Number(req.query.ms ?? 100), 60_000);
+  setTimeout(() => res.json({ workedMs: ms, pid: process.pid }), ms);
+});
+
+app.post('/orders', express.json(), (req, res) => {
+  res.status(201).json({ accepted: req.body ?? null, pid: process.pid });
+});
+
+try {
+  const server = await provider.listen(Number(args.port), args.host);
+  const { port } = server.address();
+  logger.info(
+    { port, adminPort: provider.adminAddress?.port, pid: process.pid },
+    `listening on http://${args.host}:${port}`,
+  );
+} catch (error) {
+  // a drain (SIGTERM) during start-up ends the start: the drain itself still runs to the end
+  if (error.code !== 'LOSSLESS_ERR_START_ABORTED') {
+    logger.error({ err: error.message, code: error.code }, 'start-up failed: not registered, not ready');
+    process.exitCode = 1;
+  }
+}

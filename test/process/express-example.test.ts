@@ -1,0 +1,149 @@
+// Real processes, real signals: the express example is started as a user would start it, requests of
+// 0.5–2 s are in flight on keep-alive connections, and the process is told to go offline.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Agent } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { FileRegistry } from '@lossless/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { call, type Reply, refused, tempRegistry, until } from '../support.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/express-provider/server.mjs', import.meta.url));
+const QUIET_MS = 500;
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  adminPort: number;
+  exited: Promise<{ code: number | null; at: number }>;
+  lines: string[];
+}
+
+async function startExample(registryUrl: string): Promise<Running> {
+  const child = spawn(
+    process.execPath,
+    [EXAMPLE, '--port', '0', '--admin-port', '0', '--registry', registryUrl, '--quiet-window-ms', String(QUIET_MS)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: string[] = [];
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, at: Date.now() })),
+  );
+  let buffer = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    const parts = buffer.split('\n');
+    buffer = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => lines.push(`stderr: ${chunk}`));
+  let ready: { port: number; adminPort: number } | undefined;
+  await until(
+    () => {
+      for (const line of lines) {
+        if (line.includes('"listening on')) ready = JSON.parse(line);
+      }
+      return ready !== undefined;
+    },
+    `the example to listen (output: ${lines.join('\n')})`,
+  );
+  return { child, port: ready!.port, adminPort: ready!.adminPort, exited, lines };
+}
+
+describe('express example, real process', () => {
+  let registry: Awaited<ReturnType<typeof tempRegistry>>;
+  let reader: FileRegistry;
+  let running: Running | undefined;
+
+  beforeEach(async () => {
+    registry = await tempRegistry();
+    reader = new FileRegistry({ dir: registry.dir });
+  });
+  afterEach(async () => {
+    running?.child.kill('SIGKILL');
+    running = undefined;
+    await reader.close();
+    await registry.remove();
+  });
+
+  const listedIds = async () => (await reader.list('hello-service')).map((i) => i.id);
+
+  async function drainUnderLoad(goOffline: (r: Running) => Promise<unknown>) {
+    running = await startExample(registry.url);
+    const r = running;
+    const id = `127.0.0.1:${r.port}`;
+    expect(await listedIds()).toEqual([id]);
+    expect((await call(r.adminPort, '/readyz')).status).toBe(200);
+
+    // requests of 0.5–2 s on keep-alive connections
+    const agent = new Agent({ keepAlive: true, maxSockets: 6 });
+    await Promise.all([1, 2, 3].map(() => call(r.port, '/hello', { agent }))); // warm the sockets
+    const durations = [500, 900, 1300, 1700, 2000];
+    const sentAt = Date.now();
+    const slow = durations.map((ms) => call(r.port, `/work?ms=${ms}`, { agent }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const offlineAt = Date.now();
+    const offline = goOffline(r);
+    // the registry stops listing the instance while the server still serves
+    await until(async () => !(await listedIds()).includes(id), 'the instance to leave the registry', 3000);
+    const afterRemoval: Reply = await call(r.port, '/hello', { agent });
+    const replies = await Promise.all(slow);
+    const { code, at: exitAt } = await r.exited;
+    await offline;
+    agent.destroy();
+
+    expect(replies.map((x) => x.status)).toEqual(durations.map(() => 200));
+    expect(afterRemoval.status).toBe(200);
+    for (const reply of [...replies, afterRemoval]) {
+      expect(reply.headers['x-lossless-offline']).toBe('draining');
+      expect(reply.headers.connection).toBe('close');
+    }
+    const longestRemaining = Math.max(...durations) - (offlineAt - sentAt);
+    expect(exitAt - offlineAt).toBeLessThanOrEqual(longestRemaining + QUIET_MS + 300);
+    expect(code).toBe(0);
+    expect(await refused(r.port)).toBe(true);
+    const summary = r.lines
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string })
+      .find((l) => l.msg.startsWith('drain complete'));
+    expect(summary).toMatchObject({ outcome: 'idle', cut: 0, registry: 'removed' });
+    return { summary, exitAfterMs: exitAt - offlineAt, longestRemaining };
+  }
+
+  it('on SIGTERM: every request answered, marked, registry first, exit as soon as idle + quiet', async () => {
+    await drainUnderLoad(async (r) => {
+      r.child.kill('SIGTERM');
+    });
+  });
+
+  it('through POST /prestop: answered when the drain is over, then the process exits', async () => {
+    let prestop: Reply | undefined;
+    let prestopAt = 0;
+    const offlineAt = Date.now();
+    await drainUnderLoad(async (r) => {
+      prestop = await call(r.adminPort, '/prestop', { method: 'POST' });
+      prestopAt = Date.now();
+    });
+    expect(prestop?.status).toBe(200);
+    expect(JSON.parse(prestop!.body)).toMatchObject({ trigger: 'prestop', outcome: 'idle', cut: [] });
+    // the hook returned only after the longest request (2 s, sent ~50 ms before) was answered
+    expect(prestopAt - offlineAt).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('a second SIGTERM cuts the drain short and exits 1, naming the request it cut', async () => {
+    running = await startExample(registry.url);
+    const r = running;
+    const hung = call(r.port, '/work?ms=20000').catch((error: Error) => error);
+    await until(async () => JSON.parse((await call(r.adminPort, '/status')).body).inFlight === 1, 'one in flight');
+    r.child.kill('SIGTERM');
+    await until(async () => !(await listedIds()).length, 'the instance to leave the registry');
+    r.child.kill('SIGTERM');
+    const { code } = await r.exited;
+    expect(code).toBe(1);
+    expect(await hung).toBeInstanceOf(Error);
+    expect(r.lines.some((l) => l.includes('request cut at the end of the drain') && l.includes('/work?ms=20000'))).toBe(
+      true,
+    );
+  });
+});
