@@ -169,5 +169,7 @@ function describe(value: unknown): string {
 
 /** Hide the password of a URL so that errors and logs never carry credentials. */
 export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+  return url
+    .replace(/(\/\/[^:/@]*:)[^/]*@/, '$1***@') // user:password@ (up to the last @ before the path)
+    .replace(/([?&](?:password|token|secret|secretKey|accessKey)=)[^&#]*/gi, '$1***');
 }

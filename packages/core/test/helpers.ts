@@ -1,6 +1,6 @@
 // Test helpers shared by the core unit tests.
 
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Instance, InstanceListener, Registry } from '../src/registry/types.js';
 

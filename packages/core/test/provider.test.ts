@@ -149,9 +149,9 @@ describe('Provider start', () => {
     }, 'ready');
     await started;
     expect(registry.calls.filter((c) => c.startsWith('register'))).toHaveLength(4);
-    expect(reasons.some((r) => /registration attempt \d failed \(LOSSLESS_ERR_REGISTRY\).*registry unreachable/.test(r))).toBe(
-      true,
-    );
+    expect(
+      reasons.some((r) => /registration attempt \d failed \(LOSSLESS_ERR_REGISTRY\).*registry unreachable/.test(r)),
+    ).toBe(true);
   });
 
   it('rejects start() without a server, with a coded error', async () => {
@@ -299,7 +299,13 @@ describe('Provider drain', () => {
     } finally {
       diagnosticsChannel.unsubscribe(CHANNELS.state, listener);
     }
-    expect(seen).toEqual(['starting->warming', 'warming->registering', 'registering->ready', 'ready->draining', 'draining->stopped']);
+    expect(seen).toEqual([
+      'starting->warming',
+      'warming->registering',
+      'registering->ready',
+      'ready->draining',
+      'draining->stopped',
+    ]);
   });
 });
 

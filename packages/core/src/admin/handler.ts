@@ -101,7 +101,8 @@ function allowMethods(req: IncomingMessage, res: ServerResponse, methods: readon
 function authorized(req: IncomingMessage, tokenDigest: Buffer | undefined): boolean {
   if (tokenDigest !== undefined) {
     const header = req.headers.authorization;
-    const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
+    // the scheme name is case-insensitive (RFC 9110)
+    const given = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
     // compare digests so the comparison takes the same time whatever the length of the guess
     if (given !== undefined && timingSafeEqual(sha256(given), tokenDigest)) return true;
   }

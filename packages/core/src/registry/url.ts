@@ -4,7 +4,7 @@
 
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidRegistryUrlError } from '../errors.js';
+import { InvalidOptionError, InvalidRegistryUrlError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FileRegistry } from './file.js';
 import { type StaticAddress, StaticRegistry } from './static.js';
@@ -27,9 +27,9 @@ export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {
   if (custom !== undefined) return custom(url, { logger: options.logger });
   switch (scheme) {
     case 'file':
-      return fileRegistryFromUrl(url, options.logger);
+      return asUrlError(url, () => fileRegistryFromUrl(url, options.logger));
     case 'static':
-      return new StaticRegistry(parseStaticAddresses(url));
+      return asUrlError(url, () => new StaticRegistry(parseStaticAddresses(url)));
     case 'nacos':
       throw new InvalidRegistryUrlError(
         url,
@@ -37,6 +37,16 @@ export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {
       );
     default:
       throw new InvalidRegistryUrlError(url, `unknown scheme "${scheme}:" (expected file:, static: or nacos:)`);
+  }
+}
+
+/** Options rejected while building a registry from a URL are reported as a bad URL. */
+function asUrlError<T>(url: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof InvalidOptionError) throw new InvalidRegistryUrlError(url, error.message);
+    throw error;
   }
 }
 
@@ -75,6 +85,7 @@ function fileRegistryFromUrl(url: string, logger: Logger | undefined): FileRegis
 export function parseStaticAddresses(url: string): StaticAddress[] {
   const rest = url.replace(/^static:\/\//i, '').replace(/\/+$/, '');
   if (rest.length === 0) throw new InvalidRegistryUrlError(url, 'expected at least one host:port');
+  if (rest.includes('@')) throw new InvalidRegistryUrlError(url, 'static:// takes no credentials');
   return rest.split(',').map((part) => {
     const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(part.trim());
     if (m === null) throw new InvalidRegistryUrlError(url, `"${part}" is not host:port`);

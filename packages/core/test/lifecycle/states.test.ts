@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IllegalTransitionError } from '../../src/errors.js';
-import { LIFECYCLE_STATES, type LifecycleState, assertTransition, canTransition } from '../../src/lifecycle/states.js';
+import { assertTransition, canTransition, LIFECYCLE_STATES, type LifecycleState } from '../../src/lifecycle/states.js';
 
 const legal: [LifecycleState, LifecycleState][] = [
   ['starting', 'warming'],

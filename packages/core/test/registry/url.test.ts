@@ -71,9 +71,10 @@ describe('registryFromUrl: file://', () => {
     expect(setInterval.mock.calls.some(([, ms]) => ms === 321)).toBe(true);
   });
 
-  it('passes heartbeatMs and staleMs on: staleMs <= heartbeatMs is refused by the registry', () => {
+  it('passes heartbeatMs and staleMs on: staleMs <= heartbeatMs is refused as a bad URL naming staleMs', () => {
     const error = errorOf(() => open('file:///abs/path?heartbeatMs=1000&staleMs=1000'));
-    expect(error).toMatchObject({ option: 'staleMs' });
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL' });
+    expect((error as Error).message).toContain('"staleMs"');
     expect(() => open('file:///abs/path?heartbeatMs=1000&staleMs=1001')).not.toThrow();
   });
 
