@@ -1,0 +1,43 @@
+// What users install is the packed tarball, not the workspace: pack each package and check that its
+// types resolve for ESM consumers (arethetypeswrong), that it carries what its exports map names,
+// and that no workspace-only version range leaks into it.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'lossless-pack-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe.each(['core', 'express', 'fastify'])('@lossless/%s packed', (name) => {
+  const dir = join(ROOT, 'packages', name);
+  const dest = join(out, name);
+  execFileSync('pnpm', ['pack', '--pack-destination', dest], { cwd: dir, stdio: 'pipe' });
+  const tarball = join(dest, readdirSync(dest)[0] as string);
+  const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n');
+  const manifest = JSON.parse(execFileSync('tar', ['xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
+
+  it('resolves its types for ESM consumers', () => {
+    const attw = join(ROOT, 'node_modules', '.bin', 'attw');
+    // exits non-zero on any problem in the esm-only profile
+    execFileSync(attw, [tarball, '--profile', 'esm-only', '--format', 'json'], { stdio: 'pipe' });
+  });
+
+  it('ships what its exports map points to, with declaration maps and their sources', () => {
+    const entry = manifest.exports['.'];
+    expect(Object.keys(entry)[0]).toBe('types');
+    for (const path of [entry.types, entry.default, `${entry.types}.map`, './src/index.ts']) {
+      expect(files).toContain(`package/${path.replace(/^\.\//, '')}`);
+    }
+    expect(files.some((f) => f.includes('/test/'))).toBe(false);
+  });
+
+  it('names real version ranges, not workspace ones', () => {
+    const ranges = Object.values({ ...manifest.dependencies, ...manifest.peerDependencies }) as string[];
+    for (const range of ranges) expect(range).not.toMatch(/^(workspace|catalog):/);
+  });
+});
