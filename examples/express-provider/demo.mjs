@@ -23,7 +23,17 @@ const say = (line) => console.log(`${t()}  ${line}`);
 
 const child = spawn(
   process.execPath,
-  [server, '--port', '0', '--admin-port', '0', '--registry', pathToFileURL(dir).href, '--quiet-window-ms', String(QUIET_MS)],
+  [
+    server,
+    '--port',
+    '0',
+    '--admin-port',
+    '0',
+    '--registry',
+    pathToFileURL(dir).href,
+    '--quiet-window-ms',
+    String(QUIET_MS),
+  ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 const cleanup = () => child.kill('SIGKILL');
@@ -43,7 +53,10 @@ const ready = new Promise((resolve) => {
     buffer = lines.pop();
     for (const line of lines) {
       const entry = JSON.parse(line);
-      if (entry.msg.startsWith('listening on')) resolve((port = entry.port));
+      if (entry.msg.startsWith('listening on')) {
+        port = entry.port;
+        resolve(port);
+      }
       if (entry.msg.startsWith('drain')) drainLine = entry;
     }
   });
