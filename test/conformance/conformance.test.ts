@@ -101,6 +101,16 @@ describe.each(KINDS)('%s', (_name, start) => {
     agent.destroy();
   });
 
+  it('answers POST /prestop mounted on the main port, although that server closes', async () => {
+    const { provider, port } = await boot({ admin: false, mountAdmin: true });
+    const reply = await call(port, '/prestop', { method: 'POST' });
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ trigger: 'prestop', outcome: 'idle' });
+    await until(() => provider.state === 'stopped', 'the provider to stop');
+    // the server closed at once: its connections did not have to be cut after closeTimeoutMs
+    expect(provider.status()).toMatchObject({ lastDrain: { outcome: 'idle' } });
+  });
+
   it('serves the admin endpoints on the main port when mounted, without counting probes', async () => {
     const { provider, port } = await boot({ admin: false, mountAdmin: true });
     const ready = await call(port, '/readyz');
@@ -134,7 +144,7 @@ describe.each(KINDS)('%s', (_name, start) => {
     expect(JSON.parse(reply.body)).toMatchObject({ trigger: 'prestop', outcome: 'idle' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect((await slow).status).toBe(200);
-    expect(provider.state).toBe('stopped');
+    await until(() => provider.state === 'stopped', 'the provider to stop');
   });
 });
 

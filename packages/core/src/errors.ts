@@ -96,6 +96,21 @@ export class ProviderStateError extends LosslessError {
   }
 }
 
+/** The server or the admin server could not listen (port in use, permission, bad address). */
+export class ListenFailedError extends LosslessError {
+  readonly what: string;
+
+  constructor(what: string, cause: unknown, hint?: string) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    super(
+      'LOSSLESS_ERR_LISTEN',
+      `${what} could not listen: ${code ?? messageOf(cause)}${hint === undefined ? '' : `; ${hint}`}`,
+      { cause },
+    );
+    this.what = what;
+  }
+}
+
 /** A registry operation (register, deregister, read-back, list) failed. */
 export class RegistryError extends LosslessError {
   readonly operation: string;

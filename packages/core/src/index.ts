@@ -9,6 +9,7 @@ export {
   IllegalTransitionError,
   InvalidOptionError,
   InvalidRegistryUrlError,
+  ListenFailedError,
   LosslessError,
   ProviderStateError,
   RegistryError,

@@ -14,6 +14,7 @@ import {
   DrainTimeoutError,
   ForcedShutdownError,
   HookFailedError,
+  ListenFailedError,
   LosslessError,
   ProviderStateError,
   RegistryError,
@@ -109,6 +110,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
   #waiter: DrainWaiter | undefined;
   #closeServer: ((server: Server) => Promise<void>) | undefined;
   #forceOnWaiter = false;
+  /** What forced the end of the drain: a signal name or `destroy()`. */
+  #forcedBy = 'destroy()';
+  /** The register call under way, if any: a drain waits for it before deregistering. */
+  #registerCall: Promise<void> | undefined;
+  /** Resolves with the summary once the wait is over, before the server closes (POST /prestop answers then). */
+  #waitOver: Promise<DrainSummary> | undefined;
   readonly #startAbort = new AbortController();
   readonly #warmups: Required<WarmupHook>[];
   readonly #onReady: { name: string; fn: HookFn }[] = [];
@@ -138,7 +145,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
           body: this.#probeBody(),
         }),
         status: () => this.status(),
-        prestop: () => this.drain({ trigger: 'prestop', reason: 'POST /prestop' }),
+        prestop: () => {
+          void this.drain({ trigger: 'prestop', reason: 'POST /prestop' });
+          // answer once the wait is over: when mounted on the main server, this very request
+          // would otherwise hold the server's close open
+          return this.#waitOver ?? this.#drainPromise ?? Promise.reject(new ProviderStateError('no drain'));
+        },
       },
       o.admin === false ? undefined : o.admin.token,
     );
@@ -250,6 +262,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   /** Forced: ends any drain at once, cutting what is still in flight. */
   destroy(): Promise<DrainSummary> {
     const done = this.drain({ trigger: 'api', reason: 'destroy() called' });
+    this.#forcedBy = 'destroy()';
     this.#forceOnWaiter = true;
     this.#waiter?.force();
     return done;
@@ -293,9 +306,19 @@ export class Provider extends EventEmitter<ProviderEvents> {
     for (const warning of startupWarnings()) this.#log.warn({ code: warning.code }, warning.message);
     this.#installSignals();
     this.#reason = 'waiting for the server to listen';
-    await this.#abortable(waitListening(server), 'starting');
-    const address = server.address() as AddressInfo;
-    if (this.options.admin !== false) await this.#abortable(this.#listenAdmin(address.address), 'starting');
+    let address: AddressInfo;
+    try {
+      await this.#abortable(waitListening(server), 'starting');
+      address = server.address() as AddressInfo;
+      if (this.options.admin !== false) await this.#abortable(this.#listenAdmin(address.address), 'starting');
+    } catch (error) {
+      if (error instanceof StartAbortedError) throw error;
+      const coded = error instanceof ListenFailedError ? error : new ListenFailedError('server', error);
+      this.#transition('failed', coded.message);
+      this.#log.error({ err: coded, code: coded.code }, coded.message);
+      this.emit('error', coded);
+      throw coded;
+    }
 
     this.#transition('warming', 'running warm-up hooks');
     for (const hook of this.#warmups) {
@@ -363,7 +386,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
     try {
       await pRetry(
         async () => {
-          await this.#registryCall('register', () => this.registry.register(instance), signal);
+          const call = this.#registryCall('register', () => this.registry.register(instance), signal);
+          this.#registerCall = call.catch(() => {});
+          await call;
           this.#registered = true;
           if (!this.registry.readsBack) return;
           this.#reason = `registered; reading the registration back from the ${this.registry.kind} registry`;
@@ -416,9 +441,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
     for (;;) {
       let lastError: unknown;
       try {
-        if (await check()) return;
+        // every read is bounded too: a registry that never answers must not hang start or drain
+        if (await withDeadline(check, Math.max(1, deadline - this.#now()), signal)) return;
       } catch (error) {
-        lastError = error;
+        lastError = error instanceof DeadlineError ? undefined : error;
       }
       if (signal?.aborted) throw signal.reason;
       if (this.#now() + delay > deadline) {
@@ -451,17 +477,24 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#waiter = waiter;
     if (this.#forceOnWaiter) waiter.force();
 
+    let announce!: (summary: DrainSummary) => void;
+    this.#waitOver = new Promise((resolve) => {
+      announce = resolve;
+    });
+    // the maximum (or a second signal) ends everything: neither the registry step nor the preDrain
+    // hooks may hold the drain past it
+    const cutShort = waiter.done.then((o) => (o === 'idle' ? new Promise<never>(() => {}) : o));
     const preDrain = this.#runHooks('preDrain', this.#preDrain);
-    const registryOutcome = await this.#leaveRegistry();
+    const registryOutcome = await Promise.race([this.#leaveRegistry(), cutShort.then(() => 'failed' as const)]);
     waiter.registrySettled();
     const outcome = await waiter.done;
-    await preDrain;
+    await Promise.race([preDrain, cutShort]);
 
     const cut = outcome === 'idle' ? [] : this.tracker.snapshot();
     if (cut.length > 0) {
       const error =
         outcome === 'forced'
-          ? new ForcedShutdownError(trigger === 'signal' ? 'signal' : 'destroy()', cut.length)
+          ? new ForcedShutdownError(this.#forcedBy, cut.length)
           : new DrainTimeoutError(this.options.drain.maxDrainMs, cut.length);
       this.#log.error({ err: error, code: error.code, requests: cut }, error.message);
       for (const request of cut) {
@@ -472,26 +505,27 @@ export class Provider extends EventEmitter<ProviderEvents> {
       }
       this.emit('error', error);
     }
-    await this.#closeMainServer(cut.length > 0);
-    const drainMs = this.#now() - waiter.startedAt;
-    await this.#runHooks('onClose', this.#onClose);
-    await this.registry.close().catch((error: unknown) => {
-      this.#log.warn({ err: error }, 'closing the registry failed');
-    });
-
     const summary: DrainSummary = {
       service: this.options.service,
       trigger,
       reason,
       outcome,
-      drainMs: Math.round(drainMs),
+      drainMs: Math.round(this.#now() - waiter.startedAt),
       inFlightAtStart,
       longestInFlightAtStartMs: Math.round(longestInFlightAtStartMs),
       arrivedDuringDrain: this.tracker.total - arrivedBefore,
       cut,
       registry: registryOutcome,
-      exitCode: cut.length > 0 ? 1 : 0,
+      // a process whose start failed, or that cut requests, did not end well
+      exitCode: cut.length > 0 || startState === 'failed' ? 1 : 0,
     };
+    announce(summary);
+    await this.#closeMainServer(cut.length > 0);
+    await this.#runHooks('onClose', this.#onClose);
+    await withDeadline(() => this.registry.close(), this.options.registration.timeoutMs).catch((error: unknown) => {
+      this.#log.warn({ err: error }, 'closing the registry failed');
+    });
+
     this.#lastSummary = summary;
     this.#transition('stopped', `drained (${outcome}) in ${summary.drainMs} ms`);
     this.#log.info(
@@ -514,10 +548,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
   async #leaveRegistry(): Promise<DrainSummary['registry']> {
     const instance = this.#instance;
     if (instance === undefined) return 'not-registered';
-    if (!this.#registered && this.#startPromise !== undefined) {
-      // a registration call may still be under way: let it settle (it is bounded), then remove
-      // whatever it wrote, so that it cannot land after the deregistration
-      await this.#startPromise.catch(() => {});
+    if (!this.#registered && this.#registerCall !== undefined) {
+      // a register call may still be under way: let it land (bounded), then remove what it wrote,
+      // so that it cannot land after the deregistration
+      await withDeadline(() => this.#registerCall, this.options.registration.timeoutMs).catch(() => {});
     }
     const disable = this.options.drain.offline === 'disable' && this.registry.supportsEnable;
     const { confirmTimeoutMs } = this.options.registration;
@@ -592,8 +626,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(
-          new ProviderStateError(
-            `admin server could not listen on ${host}:${admin.port} (${error.code ?? error.message}); set admin.port or LOSSLESS_ADMIN_PORT`,
+          new ListenFailedError(
+            `admin server on ${host}:${admin.port}`,
+            error,
+            'set admin.port or LOSSLESS_ADMIN_PORT',
           ),
         ),
       );
@@ -636,6 +672,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       return;
     }
     this.#log.warn({ signal, inFlight: this.tracker.snapshot() }, `another ${signal} during the drain: closing now`);
+    this.#forcedBy = signal;
     this.#forceOnWaiter = true;
     this.#waiter?.force();
   }
@@ -746,10 +783,12 @@ async function boundedClose(
 /** The address consumers should dial for a server bound to `bound`. */
 export function registrableAddress(bound: string): string {
   if (bound !== '0.0.0.0' && bound !== '::') return bound;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === 'IPv4' && !a.internal) return a.address;
-    }
-  }
-  return '127.0.0.1';
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a !== undefined && !a.internal);
+  return (
+    external.find((a) => a?.family === 'IPv4')?.address ??
+    external.find((a) => a?.family === 'IPv6' && !a.address.startsWith('fe80'))?.address ??
+    '127.0.0.1'
+  );
 }

@@ -154,6 +154,14 @@ describe('Provider start', () => {
     ).toBe(true);
   });
 
+  it('fails with a coded error when the admin port is taken', async () => {
+    const { server: blocker, port: taken } = await listen();
+    servers.push(blocker);
+    const { provider } = await setup({ admin: { port: taken } });
+    await expect(provider.start()).rejects.toMatchObject({ code: 'LOSSLESS_ERR_LISTEN' });
+    expect(provider.state).toBe('failed');
+  });
+
   it('rejects start() without a server, with a coded error', async () => {
     const provider = new Provider({ service: 'x', registry: new MemoryRegistry(), signals: false, admin: false });
     await expect(provider.start()).rejects.toMatchObject({ code: 'LOSSLESS_ERR_PROVIDER_STATE' });
@@ -241,6 +249,37 @@ describe('Provider drain', () => {
     expect(exits).toEqual([1]);
   });
 
+  it('never outlasts maxDrainMs, even when the registry never answers', async () => {
+    const { provider, registry } = await setup({
+      drain: { quietWindowMs: 20, maxDrainMs: 300 },
+      registration: { timeoutMs: 60_000, confirmTimeoutMs: 60_000 },
+    });
+    await provider.start();
+    registry.hangDeregister = true;
+    const started = Date.now();
+    const summary = await provider.drain();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(summary).toMatchObject({ outcome: 'timeout', registry: 'failed', cut: [], exitCode: 0 });
+  });
+
+  it('exits 1 when the drain ends a process whose start failed', async () => {
+    const { provider, exits } = await setup({
+      warmups: [
+        {
+          name: 'broken',
+          run: () => {
+            throw new Error('no database');
+          },
+        },
+      ],
+    });
+    await expect(provider.start()).rejects.toMatchObject({ code: 'LOSSLESS_ERR_WARMUP_FAILED' });
+    const summary = await provider.drain();
+    expect(summary).toMatchObject({ registry: 'not-registered', exitCode: 1 });
+    await until(() => exits.length === 1, 'exit');
+    expect(exits).toEqual([1]);
+  });
+
   it('is idempotent: every call gets the same summary', async () => {
     const { provider } = await setup();
     await provider.start();
@@ -317,10 +356,15 @@ describe('Provider signals and preStop', () => {
     await until(() => provider.inFlight === 1, 'the long request');
     process.emit('SIGTERM', 'SIGTERM');
     await until(() => provider.state === 'draining', 'draining');
+    const errors: LosslessError[] = [];
+    provider.on('error', (e) => errors.push(e));
     process.emit('SIGTERM', 'SIGTERM');
     await until(() => exits.length === 1, 'exit');
     expect(exits).toEqual([1]);
     expect(await hung).toBeInstanceOf(Error);
+    expect(errors.map((e) => e.message)).toContain(
+      'Second SIGTERM during the drain: closing now with 1 request(s) still in flight',
+    );
     expect(process.listenerCount('SIGTERM')).toBe(0);
   });
 

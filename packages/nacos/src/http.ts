@@ -1,0 +1,150 @@
+// The Nacos HTTP OpenAPI through undici: what the npm client lacks (updating enabled/weight/metadata,
+// reading one instance, deregistering with its group), the access token (login, refresh before it
+// expires, once more on 403), and the transport handed to the npm client itself, so that its calls
+// carry the token and report the configured `clientIP` instead of the host's LAN address.
+
+import { Agent, request } from 'undici';
+import { NacosAuthError, NacosRequestError, NacosUnavailableError } from './errors.js';
+import type { ResolvedNacosOptions } from './options.js';
+
+export type Params = Record<string, string>;
+
+export interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** The shape of the `httpclient` option of the `nacos` npm client (urllib's `request`). */
+export interface LegacyHttpClient {
+  request(
+    url: string,
+    options: {
+      method?: string;
+      headers?: Record<string, string>;
+      data?: Record<string, unknown>;
+      dataAsQueryString?: boolean;
+    },
+  ): Promise<{ status: number; data: string }>;
+}
+
+interface Token {
+  readonly value: string;
+  readonly refreshAt: number;
+}
+
+export class NacosHttp {
+  readonly #o: ResolvedNacosOptions;
+  readonly #agent: Agent;
+  #token: Token | undefined;
+  #login: Promise<Token> | undefined;
+  #next = 0;
+
+  constructor(options: ResolvedNacosOptions) {
+    this.#o = options;
+    // Nacos (Tomcat) keeps idle connections 60 s; rnacos (actix) 5 s: stay below both
+    this.#agent = new Agent({ keepAliveTimeout: 4000, connect: { timeout: options.requestTimeoutMs } });
+  }
+
+  /** Calls the OpenAPI on the first server that answers. Parameters travel in the query string, as the npm client sends them. */
+  async call(method: string, path: string, params: Params, accept404 = false): Promise<Answer> {
+    const servers = this.#o.servers;
+    let lastError: unknown;
+    for (let i = 0; i < servers.length; i++) {
+      const server = servers[(this.#next + i) % servers.length] as string;
+      let answer: Answer;
+      try {
+        answer = await this.#send(server, method, path, params);
+        if (answer.status === 403 && this.#o.username !== undefined) {
+          // the token may have expired early (server restart): log in again once
+          this.#token = undefined;
+          answer = await this.#send(server, method, path, params);
+        }
+      } catch (error) {
+        if (error instanceof NacosAuthError) throw error;
+        lastError = error;
+        continue;
+      }
+      this.#next = (this.#next + i) % servers.length;
+      if (answer.status >= 200 && answer.status < 300) return answer;
+      if (answer.status === 404 && accept404) return answer;
+      throw new NacosRequestError(method, path, answer.status, answer.text);
+    }
+    throw new NacosUnavailableError(servers, lastError);
+  }
+
+  async json<T>(method: string, path: string, params: Params): Promise<T> {
+    const { text } = await this.call(method, path, params);
+    return JSON.parse(text) as T;
+  }
+
+  /** The transport for the npm client: token added, credentials never sent, clientIP rewritten. */
+  readonly legacyClient: LegacyHttpClient = {
+    request: async (url, options) => {
+      const target = new URL(url);
+      const params: Params = {};
+      for (const [k, v] of Object.entries(options.data ?? {})) {
+        if (v !== undefined && v !== null) params[k] = String(v);
+      }
+      // the client sends username/password on every call; the token replaces them
+      delete params.username;
+      delete params.password;
+      if ('clientIP' in params && this.#o.clientIp !== undefined) params.clientIP = this.#o.clientIp;
+      const answer = await this.#send(target.host, options.method ?? 'GET', target.pathname, params, target.protocol);
+      return { status: answer.status, data: answer.text };
+    },
+  };
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  async #send(server: string, method: string, path: string, params: Params, protocol?: string): Promise<Answer> {
+    const query = new URLSearchParams({ namespaceId: this.#o.namespace, ...params });
+    if (this.#o.username !== undefined) query.set('accessToken', await this.#accessToken(server));
+    const base = protocol ?? (this.#o.tls ? 'https:' : 'http:');
+    const res = await request(`${base}//${server}${path}?${query}`, {
+      method: method as 'GET',
+      dispatcher: this.#agent,
+      headersTimeout: this.#o.requestTimeoutMs,
+      bodyTimeout: this.#o.requestTimeoutMs,
+      signal: AbortSignal.timeout(this.#o.requestTimeoutMs),
+    });
+    return { status: res.statusCode, text: await res.body.text() };
+  }
+
+  async #accessToken(server: string): Promise<string> {
+    const current = this.#token;
+    if (current !== undefined && Date.now() < current.refreshAt) return current.value;
+    this.#login ??= this.#logIn(server).finally(() => {
+      this.#login = undefined;
+    });
+    this.#token = await this.#login;
+    return this.#token.value;
+  }
+
+  async #logIn(server: string): Promise<Token> {
+    const base = this.#o.tls ? 'https:' : 'http:';
+    const res = await request(`${base}//${server}/nacos/v1/auth/login`, {
+      method: 'POST',
+      dispatcher: this.#agent,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: this.#o.username ?? '', password: this.#o.password ?? '' }).toString(),
+      headersTimeout: this.#o.requestTimeoutMs,
+      bodyTimeout: this.#o.requestTimeoutMs,
+      signal: AbortSignal.timeout(this.#o.requestTimeoutMs),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new NacosAuthError(server, res.statusCode, text.slice(0, 200));
+    let body: { accessToken?: unknown; tokenTtl?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new NacosAuthError(server, res.statusCode, 'login answered no JSON');
+    }
+    if (typeof body.accessToken !== 'string')
+      throw new NacosAuthError(server, res.statusCode, 'login answered no accessToken');
+    const ttlMs = (typeof body.tokenTtl === 'number' ? body.tokenTtl : 18_000) * 1000;
+    // refresh well before the server's expiry, whatever clock drift
+    return { value: body.accessToken, refreshAt: Date.now() + ttlMs * 0.8 };
+  }
+}

@@ -1,0 +1,161 @@
+// startNacos(): a Nacos-compatible server for a test, from the source chosen in source.mjs. Servers
+// started here bind 127.0.0.1 on free ports, with their console off and a temporary data folder,
+// and are stopped by `stop()`.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+// @ts-expect-error -- plain ESM helper shared with the install step
+import { chooseNacosSource, currentFacts, NACOS_IMAGE } from './source.mjs';
+
+export interface RunningNacos {
+  /** host:port of the HTTP API. */
+  readonly addr: string;
+  readonly source: 'env' | 'docker' | 'rnacos';
+  /** Stops the server (rnacos only) while keeping its port and data, so that restart() brings it back. */
+  readonly pause: () => Promise<void>;
+  readonly restart: () => Promise<void>;
+  readonly stop: () => Promise<void>;
+}
+
+export interface StartNacosOptions {
+  /** rnacos only: turn on OpenAPI auth with these admin credentials. */
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+export async function startNacos(options: StartNacosOptions = {}): Promise<RunningNacos> {
+  const source = chooseNacosSource(await currentFacts());
+  switch (source.kind) {
+    case 'env':
+      return { addr: source.addr, source: 'env', pause: unsupported, restart: unsupported, stop: async () => {} };
+    case 'docker':
+      return startContainer();
+    case 'rnacos':
+      return startRnacos(source.path, options);
+    case 'build-rnacos':
+      throw new Error('rnacos is not built yet: run `node test/nacos/source.mjs --ensure` (pnpm test does it first)');
+    default:
+      throw new Error(source.message);
+  }
+}
+
+async function unsupported(): Promise<void> {
+  throw new Error('pausing is only supported for a local rnacos server');
+}
+
+async function startContainer(): Promise<RunningNacos> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const container = await new GenericContainer(NACOS_IMAGE)
+    .withEnvironment({ MODE: 'standalone', NACOS_AUTH_ENABLE: 'false' })
+    .withExposedPorts(8848, 9848)
+    .withWaitStrategy(Wait.forLogMessage('Nacos started successfully'))
+    .start();
+  return {
+    addr: `${container.getHost()}:${container.getMappedPort(8848)}`,
+    source: 'docker',
+    pause: unsupported,
+    restart: unsupported,
+    stop: async () => {
+      await container.stop();
+    },
+  };
+}
+
+async function startRnacos(binary: string, options: StartNacosOptions): Promise<RunningNacos> {
+  const [httpPort, grpcPort] = await freePorts(2);
+  const dir = await mkdtemp(join(tmpdir(), 'lossless-rnacos-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    RNACOS_SDK_HOST: '127.0.0.1',
+    RNACOS_CONSOLE_HOST: '127.0.0.1',
+    RNACOS_HTTP_PORT: String(httpPort),
+    RNACOS_GRPC_PORT: String(grpcPort),
+    RNACOS_RAFT_NODE_ADDR: `127.0.0.1:${grpcPort}`,
+    RNACOS_HTTP_CONSOLE_PORT: '0',
+    RNACOS_DATA_DIR: join(dir, 'data'),
+    RNACOS_CONFIG_DB_DIR: join(dir, 'db'),
+    RNACOS_ENABLE_METRICS: 'false',
+    RNACOS_HTTP_WORKERS: '2',
+    ...(options.auth
+      ? {
+          RNACOS_ENABLE_OPEN_API_AUTH: 'true',
+          RNACOS_INIT_ADMIN_USERNAME: options.auth.username,
+          RNACOS_INIT_ADMIN_PASSWORD: options.auth.password,
+        }
+      : {}),
+  };
+  const addr = `127.0.0.1:${httpPort}`;
+  let child: ChildProcess | undefined;
+  let output = '';
+  const launch = async (): Promise<void> => {
+    output = '';
+    child = spawn(binary, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d: Buffer) => {
+      output = (output + d.toString()).slice(-4000);
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output = (output + d.toString()).slice(-4000);
+    });
+    const exited = new Promise<never>((_, reject) =>
+      child?.once('exit', (code) =>
+        reject(new Error(`rnacos exited with code ${code} before it answered:\n${output}`)),
+      ),
+    );
+    await Promise.race([waitHttp(addr, 20_000, () => output), exited]);
+    child.removeAllListeners('exit');
+  };
+  const halt = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (c === undefined || c.exitCode !== null) return;
+    const gone = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGKILL');
+    await gone;
+  };
+  await launch();
+  return {
+    addr,
+    source: 'rnacos',
+    pause: halt,
+    restart: launch,
+    stop: async () => {
+      await halt();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitHttp(addr: string, timeoutMs: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`http://${addr}/nacos/v1/ns/instance/list?serviceName=lossless-probe`);
+      await res.text();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`Nacos at ${addr} did not answer within ${timeoutMs} ms:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Distinct free TCP ports on 127.0.0.1. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import('node:net').Server>((resolve, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
