@@ -4,10 +4,11 @@
 //   curl localhost:9797/readyz           # 200 once registered
 //   kill -TERM <pid>                     # drains: deregisters, marks responses, exits when idle
 // Options: --port, --host, --admin-port, --registry (file:///dir, static://..., nacos://...), --service,
-// --quiet-window-ms. Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
+// --quiet-window-ms, --warmup-ms (how long the warm-up hook takes). Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
 
 import { parseArgs } from 'node:util';
 import { lossless } from '@lossless/express';
+import { createNacosRegistry } from '@lossless/nacos';
 import express from 'express';
 
 const { values: args } = parseArgs({
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     registry: { type: 'string' },
     service: { type: 'string', default: 'hello-service' },
     'quiet-window-ms': { type: 'string' },
+    'warmup-ms': { type: 'string', default: '100' },
   },
 });
 
@@ -32,6 +34,7 @@ let greetings = [];
 const provider = lossless(app, {
   service: args.service,
   registry: args.registry, // undefined: LOSSLESS_REGISTRY, else a file registry in the temp dir
+  registrySchemes: { nacos: createNacosRegistry }, // so that --registry nacos://host:8848 works
   admin: args['admin-port'] === undefined ? {} : { port: Number(args['admin-port']) },
   drain: args['quiet-window-ms'] === undefined ? {} : { quietWindowMs: Number(args['quiet-window-ms']) },
   // registered only after this resolves: no caller ever sees an instance without its greetings
@@ -40,7 +43,7 @@ const provider = lossless(app, {
       name: 'load-greetings',
       timeoutMs: 5000,
       run: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 100)); // stands for a database read
+        await new Promise((resolve) => setTimeout(resolve, Number(args['warmup-ms']))); // stands for a database read
         greetings = ['hello', 'hallo', 'bonjour', 'ni hao'];
       },
     },

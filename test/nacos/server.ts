@@ -104,6 +104,8 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
       ),
     );
     await Promise.race([waitHttp(addr, 20_000, () => output), exited]);
+    // rnacos creates its first user a moment after it answers (once its raft node leads)
+    if (options.auth) await Promise.race([waitLogin(addr, options.auth, 30_000), exited]);
     child.removeAllListeners('exit');
   };
   const halt = async (): Promise<void> => {
@@ -133,12 +135,28 @@ async function waitHttp(addr: string, timeoutMs: number, output: () => string): 
     try {
       const res = await fetch(`http://${addr}/nacos/v1/ns/instance/list?serviceName=lossless-probe`);
       await res.text();
-      if (res.status === 200) return;
+      // any answer will do: with auth on, the list is refused (403) until a login
+      if (res.status < 500) return;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`Nacos at ${addr} did not answer within ${timeoutMs} ms:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function waitLogin(addr: string, auth: { username: string; password: string }, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`http://${addr}/nacos/v1/auth/login`, {
+      method: 'POST',
+      body: new URLSearchParams(auth),
+    }).catch(() => undefined);
+    await res?.text();
+    if (res?.status === 200) return;
+    if (Date.now() > deadline)
+      throw new Error(`Nacos at ${addr} did not accept its admin login within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

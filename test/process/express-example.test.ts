@@ -1,53 +1,16 @@
 // Real processes, real signals: the express example is started as a user would start it, requests of
 // 0.5–2 s are in flight on keep-alive connections, and the process is told to go offline.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { FileRegistry } from '@lossless/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { call, type Reply, refused, tempRegistry, until } from '../support.js';
+import { type RunningExample as Running, startExample as start } from './example.js';
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/express-provider/server.mjs', import.meta.url));
 const QUIET_MS = 500;
 
-interface Running {
-  child: ChildProcess;
-  port: number;
-  adminPort: number;
-  exited: Promise<{ code: number | null; at: number }>;
-  lines: string[];
-}
-
-async function startExample(registryUrl: string): Promise<Running> {
-  const child = spawn(
-    process.execPath,
-    [EXAMPLE, '--port', '0', '--admin-port', '0', '--registry', registryUrl, '--quiet-window-ms', String(QUIET_MS)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: string[] = [];
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, at: Date.now() })),
-  );
-  let buffer = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    const parts = buffer.split('\n');
-    buffer = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => lines.push(`stderr: ${chunk}`));
-  let ready: { port: number; adminPort: number } | undefined;
-  await until(
-    () => {
-      for (const line of lines) {
-        if (line.includes('"listening on')) ready = JSON.parse(line);
-      }
-      return ready !== undefined;
-    },
-    `the example to listen (output: ${lines.join('\n')})`,
-  );
-  return { child, port: ready!.port, adminPort: ready!.adminPort, exited, lines };
+function startExample(registryUrl: string): Promise<Running> {
+  return start(['--registry', registryUrl, '--quiet-window-ms', String(QUIET_MS)]);
 }
 
 describe('express example, real process', () => {
@@ -103,10 +66,7 @@ describe('express example, real process', () => {
     expect(exitAt - offlineAt).toBeLessThanOrEqual(longestRemaining + QUIET_MS + 300);
     expect(code).toBe(0);
     expect(await refused(r.port)).toBe(true);
-    const summary = r.lines
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg: string })
-      .find((l) => l.msg.startsWith('drain complete'));
+    const summary = r.logs().find((l) => l.msg?.startsWith('drain complete'));
     expect(summary).toMatchObject({ outcome: 'idle', cut: 0, registry: 'removed' });
     return { summary, exitAfterMs: exitAt - offlineAt, longestRemaining };
   }

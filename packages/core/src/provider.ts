@@ -636,6 +636,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
       server.listen(admin.port, host, () => resolve());
     });
     this.#adminServer = server;
+    const bound = server.address() as AddressInfo;
+    this.#log.info({ host: bound.address, port: bound.port }, 'admin server listening');
   }
 
   async #closeAdmin(): Promise<void> {

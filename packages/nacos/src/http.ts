@@ -46,7 +46,7 @@ export class NacosHttp {
   }
 
   /** Calls the OpenAPI on the first server that answers. Parameters travel in the query string, as the npm client sends them. */
-  async call(method: string, path: string, params: Params, accept404 = false): Promise<Answer> {
+  async call(method: string, path: string, params: Params, accept404 = false, accept500 = false): Promise<Answer> {
     const servers = this.#o.servers;
     let lastError: unknown;
     for (let i = 0; i < servers.length; i++) {
@@ -66,10 +66,26 @@ export class NacosHttp {
       }
       this.#next = (this.#next + i) % servers.length;
       if (answer.status >= 200 && answer.status < 300) return answer;
-      if (answer.status === 404 && accept404) return answer;
+      if ((answer.status === 404 && accept404) || (answer.status === 500 && accept500)) return answer;
       throw new NacosRequestError(method, path, answer.status, answer.text);
     }
     throw new NacosUnavailableError(servers, lastError);
+  }
+
+  /** Logs in now when credentials are set, so that refused credentials surface as NacosAuthError. */
+  async ensureLogin(): Promise<void> {
+    if (this.#o.username === undefined) return;
+    let lastError: unknown;
+    for (const server of this.#o.servers) {
+      try {
+        await this.#accessToken(server);
+        return;
+      } catch (error) {
+        if (error instanceof NacosAuthError) throw error;
+        lastError = error;
+      }
+    }
+    throw new NacosUnavailableError(this.#o.servers, lastError);
   }
 
   async json<T>(method: string, path: string, params: Params): Promise<T> {

@@ -20,6 +20,7 @@ import {
   type Registry,
   silentLogger,
 } from '@lossless/core';
+import { NacosUnavailableError } from './errors.js';
 import { NacosHttp } from './http.js';
 import { type NacosRegistryOptions, parseNacosUrl, type ResolvedNacosOptions, resolveNacosOptions } from './options.js';
 
@@ -78,6 +79,8 @@ export class NacosRegistry implements Registry {
 
   async register(instance: Instance): Promise<void> {
     checkWeight(instance.weight);
+    // the npm client swallows the reasons of failed calls: check credentials and reachability first
+    await this.#http.ensureLogin();
     const client = await this.#naming();
     const metadata = this.#metadataOf(instance);
     const grouped = this.#grouped(instance.service);
@@ -100,6 +103,8 @@ export class NacosRegistry implements Registry {
     } catch (error) {
       // the client schedules heartbeats before it registers: a beat would register it later
       client._beatReactor?.removeBeatInfo(grouped, instance.ip, instance.port);
+      if (error instanceof Error && error.message.includes('after all servers'))
+        throw new NacosUnavailableError(this.options.servers, error);
       throw error;
     }
     // An earlier PUT (disabled, weight 0) on this ip:port outlives re-registration: set the state explicitly.
@@ -149,7 +154,10 @@ export class NacosRegistry implements Registry {
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** One instance as Nacos holds it, disabled or not; undefined when Nacos does not know it. */
+  /**
+   * One instance as Nacos holds it, disabled or not; undefined when Nacos does not know it (Nacos
+   * answers 404 for that, rnacos 500).
+   */
   async get(instance: Pick<Instance, 'service' | 'ip' | 'port'>): Promise<Instance | undefined> {
     const answer = await this.#http.call(
       'GET',
@@ -163,8 +171,9 @@ export class NacosRegistry implements Registry {
         ephemeral: String(this.options.ephemeral),
       },
       true,
+      true,
     );
-    if (answer.status === 404 || answer.text.trim() === '') return undefined;
+    if (answer.status === 404 || answer.status === 500 || answer.text.trim() === '') return undefined;
     let host: NacosHost;
     try {
       host = JSON.parse(answer.text) as NacosHost;
