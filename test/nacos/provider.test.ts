@@ -5,7 +5,7 @@
 import { Agent } from 'node:http';
 import { NacosRegistry } from '@lossless/nacos';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchExample, listening, type RunningExample, watch } from '../process/example.js';
+import { launchExample, listening, type Running, type RunningExample, watch } from '../process/example.js';
 import { call, until } from '../support.js';
 import { type RunningNacos, startNacos } from './server.js';
 
