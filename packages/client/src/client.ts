@@ -1,0 +1,227 @@
+// createClient(): a fetch-compatible function and an undici Dispatcher that call services by name
+// (`http://order-service/api/orders`) through the registry, losing no request while their instances
+// come and go.
+
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  DEFAULT_MARKER_HEADER,
+  InvalidOptionError,
+  type Logger,
+  type Registry,
+  type RegistryFactory,
+  registryFromUrl,
+  silentLogger,
+} from '@lossless/core';
+import { Agent, type Dispatcher, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import { Breakers } from './breaker/breakers.js';
+import { type ServiceState, ServiceTable } from './discovery/table.js';
+import { balance, breaker, retry } from './interceptors.js';
+import { RetryBudget } from './retry/policy.js';
+
+export interface ClientOptions {
+  /** A Registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). */
+  readonly registry: Registry | string;
+  readonly registrySchemes?: Readonly<Record<string, RegistryFactory>>;
+  /**
+   * Host names that are services. Default: every host name without a port that is not an IP
+   * address or `localhost`; other origins go straight to the network.
+   */
+  readonly services?: readonly string[];
+  /** Response header that marks an instance going offline. Default `x-lossless-offline`. */
+  readonly markerHeader?: string;
+  readonly warmup?: {
+    /** Warm-up window when the instance's metadata gives none, in ms. Default 60000. */
+    readonly windowMs?: number;
+    /** Share of its weight a brand-new instance gets, in (0, 1]. Default 0.1. */
+    readonly floor?: number;
+    /** Curve: 1 linear, larger ramps faster early (Envoy's aggression). Default 1. */
+    readonly aggression?: number;
+  };
+  readonly retry?: {
+    /** Attempts per request, the first included. Default 3. */
+    readonly attempts?: number;
+    /** Retries allowed per request sent, over time. Default 0.1 (10 %). */
+    readonly budgetRatio?: number;
+    /** Retries available at once before the ratio applies. Default 10. */
+    readonly budgetBurst?: number;
+    /** First backoff delay, in ms (doubles, with jitter). Default 10. */
+    readonly minDelayMs?: number;
+    /** Largest backoff delay, in ms. Default 250. */
+    readonly maxDelayMs?: number;
+    /** Header that makes a non-idempotent request safe to retry after it was sent. Default `idempotency-key`. */
+    readonly idempotencyHeader?: string;
+  };
+  readonly breaker?: {
+    /** Failure percentage that opens an instance's circuit. Default 50. */
+    readonly errorThresholdPercentage?: number;
+    /** Requests in the window before a circuit may open. Default 10. */
+    readonly volumeThreshold?: number;
+    /** Time an open circuit waits before a probe, in ms. Default 5000. */
+    readonly resetTimeoutMs?: number;
+    /** Rolling window of the failure percentage, in ms. Default 10000. */
+    readonly rollingWindowMs?: number;
+  };
+  /** Overall time for one request, retries included, in ms; 0 for none. Default 30000. */
+  readonly timeoutMs?: number;
+  /**
+   * Idle keep-alive sockets are closed after this, in ms. Keep it below the providers'
+   * keepAliveTimeout (Node's default 5000) by about a second. Default 4000.
+   */
+  readonly keepAliveTimeoutMs?: number;
+  /** Connections per instance. Default: unlimited (undici's default). */
+  readonly connections?: number;
+  /** Smallest interval between two registry refreshes of one service triggered by markers, in ms. Default 100. */
+  readonly refreshIntervalMs?: number;
+  readonly logger?: Logger;
+  /** Test hooks: monotonic clock, wall clock, random source. */
+  readonly clock?: { readonly now?: () => number; readonly wallNow?: () => number; readonly random?: () => number };
+}
+
+export interface LosslessClient {
+  /** `fetch` that resolves service names through the registry. */
+  readonly fetch: (input: string | URL, init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>;
+  /** undici's `request` through the client (the fast path). */
+  readonly request: (
+    url: string | URL,
+    options?: Omit<Parameters<typeof undiciRequest>[1], 'dispatcher'>,
+  ) => ReturnType<typeof undiciRequest>;
+  /** The undici Dispatcher, for `undici.request(url, { dispatcher })`, `fetch(url, { dispatcher })`, `setGlobalDispatcher`. */
+  readonly dispatcher: Dispatcher;
+  /** What the client currently knows of a service (subscribes on first use). */
+  readonly service: (name: string) => ServiceState;
+  /** Registry refreshes triggered for a service (markers, suspicious empty answers). */
+  readonly refreshCount: (name: string) => number;
+  /** Circuit state of an instance origin (`http://ip:port`). */
+  readonly circuit: (origin: string) => 'closed' | 'open' | 'half-open';
+  /** Stops subscriptions and closes idle connections, letting requests under way finish. */
+  readonly close: () => Promise<void>;
+  /** Like close(), but aborts requests under way. */
+  readonly destroy: () => Promise<void>;
+}
+
+export function createClient(options: ClientOptions): LosslessClient {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('options', options, 'expected an object');
+  const logger = options.logger ?? silentLogger;
+  const ownsRegistry = typeof options.registry === 'string';
+  const registry =
+    typeof options.registry === 'string'
+      ? registryFromUrl(options.registry, { logger, schemes: options.registrySchemes ?? {} })
+      : options.registry;
+  if (typeof registry?.subscribe !== 'function')
+    throw new InvalidOptionError('registry', options.registry, 'expected a registry URL or a Registry');
+
+  const markerHeader = (options.markerHeader ?? DEFAULT_MARKER_HEADER).toLowerCase();
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(markerHeader))
+    throw new InvalidOptionError('markerHeader', options.markerHeader, 'expected an HTTP header name');
+  const w = options.warmup ?? {};
+  const windowMs = num('warmup.windowMs', w.windowMs, 60_000, 0);
+  const floor = num('warmup.floor', w.floor, 0.1, 0, 1);
+  if (floor === 0) throw new InvalidOptionError('warmup.floor', floor, 'expected a share in (0, 1]');
+  const aggression = num('warmup.aggression', w.aggression, 1, 0.01, 100);
+  const r = options.retry ?? {};
+  const attempts = num('retry.attempts', r.attempts, 3, 1, 10);
+  if (!Number.isInteger(attempts))
+    throw new InvalidOptionError('retry.attempts', attempts, 'expected an integer in 1..10');
+  const budgetRatio = num('retry.budgetRatio', r.budgetRatio, 0.1, 0, 1);
+  const budgetBurst = num('retry.budgetBurst', r.budgetBurst, 10, 0, 1_000_000);
+  const minDelayMs = num('retry.minDelayMs', r.minDelayMs, 10, 0, 60_000);
+  const maxDelayMs = num('retry.maxDelayMs', r.maxDelayMs, 250, minDelayMs, 60_000);
+  const idempotencyHeader = (r.idempotencyHeader ?? 'idempotency-key').toLowerCase();
+  const b = options.breaker ?? {};
+  const timeoutMs = num('timeoutMs', options.timeoutMs, 30_000, 0, 86_400_000);
+  const keepAliveTimeoutMs = num('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 4000, 1, 600_000);
+  const refreshIntervalMs = num('refreshIntervalMs', options.refreshIntervalMs, 100, 0, 60_000);
+  const services = options.services === undefined ? undefined : new Set(options.services.map((s) => s.toLowerCase()));
+
+  const now = options.clock?.now ?? performance.now.bind(performance);
+  const wallNow = options.clock?.wallNow ?? Date.now;
+  const random = options.clock?.random ?? Math.random;
+
+  const table = new ServiceTable({ registry, logger, now, refreshIntervalMs });
+  const breakers = new Breakers({
+    errorThresholdPercentage: num('breaker.errorThresholdPercentage', b.errorThresholdPercentage, 50, 1, 100),
+    volumeThreshold: num('breaker.volumeThreshold', b.volumeThreshold, 10, 0, 1_000_000),
+    resetTimeoutMs: num('breaker.resetTimeoutMs', b.resetTimeoutMs, 5000, 1, 3_600_000),
+    rollingWindowMs: num('breaker.rollingWindowMs', b.rollingWindowMs, 10_000, 10, 3_600_000),
+  });
+
+  const serviceCache = new Map<string, string | null>();
+  const serviceOf = (origin: string): string | undefined => {
+    const cached = serviceCache.get(origin);
+    if (cached !== undefined) return cached ?? undefined;
+    const service = serviceOfOrigin(origin, services);
+    if (serviceCache.size > 1000) serviceCache.clear();
+    serviceCache.set(origin, service ?? null);
+    return service;
+  };
+
+  const agent = new Agent({
+    keepAliveTimeout: keepAliveTimeoutMs,
+    ...(options.connections !== undefined ? { connections: options.connections } : {}),
+  });
+  const dispatcher = agent.compose(
+    breaker(breakers, markerHeader),
+    balance({
+      table,
+      breakers,
+      markerHeader,
+      curve: { floor, aggression },
+      defaultWarmupMs: windowMs,
+      serviceOf,
+      now,
+      wallNow,
+      random,
+    }),
+    retry({
+      attempts,
+      budget: new RetryBudget(budgetRatio, budgetBurst),
+      minDelayMs,
+      maxDelayMs,
+      timeoutMs,
+      idempotencyHeader,
+      markerHeader,
+      serviceOf,
+    }),
+  );
+
+  const shutdown = async (destroy: boolean): Promise<void> => {
+    table.close();
+    breakers.shutdown();
+    await (destroy ? agent.destroy() : agent.close());
+    if (ownsRegistry) await registry.close();
+  };
+
+  return {
+    fetch: (input, init) => undiciFetch(input, { ...init, dispatcher }),
+    request: (url, opts) => undiciRequest(url, { ...opts, dispatcher }),
+    dispatcher,
+    service: (name) => table.get(name),
+    refreshCount: (name) => table.refreshCount(name),
+    circuit: (origin) => breakers.state(origin),
+    close: () => shutdown(false),
+    destroy: () => shutdown(true),
+  };
+}
+
+/** The service a request origin names, or undefined when the origin is a plain network address. */
+export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | undefined): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return undefined;
+  }
+  const host = url.hostname.toLowerCase();
+  if (services !== undefined) return services.has(host) ? host : undefined;
+  if (url.port !== '' || host === 'localhost' || isIP(host.replace(/^\[|\]$/g, '')) !== 0) return undefined;
+  return host;
+}
+
+function num(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
+    throw new InvalidOptionError(name, value, `expected a number in ${min}..${max}`);
+  return value;
+}

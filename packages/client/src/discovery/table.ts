@@ -1,0 +1,242 @@
+// What this client knows of each service: the instances the registry lists, when it first saw each
+// registration, which ones it took out of rotation after an offline marker, and how many requests
+// each has in flight. A service is subscribed to on first use.
+
+import { type Instance, instanceProblem, type Logger, METADATA_KEYS, type Registry } from '@lossless/core';
+
+export interface Endpoint {
+  readonly instance: Instance;
+  readonly origin: string;
+  /** `service/id`: stable key of the instance for breakers, ejection and metrics. */
+  readonly key: string;
+  /** Monotonic ms when this client first saw this registration. */
+  readonly firstSeen: number;
+  /** True when it was in the first list of the service. */
+  readonly initial: boolean;
+  readonly registeredAt: number | undefined;
+  readonly warmupMs: number | undefined;
+  inFlight: number;
+}
+
+export interface ServiceState {
+  readonly name: string;
+  /** Usable endpoints: enabled, healthy, weight > 0, not ejected. */
+  endpoints: Endpoint[];
+  readonly ready: Promise<void>;
+  /** True once a first list arrived (or the first attempt failed and the wait gave up). */
+  loaded: boolean;
+  lastError: Error | undefined;
+}
+
+export interface TableOptions {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** Smallest interval between two marker-triggered refreshes of one service, in ms. */
+  readonly refreshIntervalMs: number;
+}
+
+interface Entry extends ServiceState {
+  /** Every listed registration by id, usable or not (keeps firstSeen across updates). */
+  known: Map<string, Endpoint>;
+  /** Ejected instances: id -> the registration time that was ejected. */
+  ejected: Map<string, string>;
+  unsubscribe: () => void;
+  lastListed: readonly Instance[];
+  refreshing: boolean;
+  refreshAgain: boolean;
+  lastRefresh: number;
+  refreshTimer: NodeJS.Timeout | undefined;
+  markReady: () => void;
+  /** Ejections and refreshes triggered by markers, for the storm bound and for tests. */
+  refreshes: number;
+}
+
+export class ServiceTable {
+  readonly #o: TableOptions;
+  readonly #entries = new Map<string, Entry>();
+  #closed = false;
+
+  constructor(options: TableOptions) {
+    this.#o = options;
+  }
+
+  /** The state of `service`, subscribing on first use. */
+  get(service: string): ServiceState {
+    const existing = this.#entries.get(service);
+    if (existing !== undefined) return existing;
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      markReady = resolve;
+    });
+    const entry: Entry = {
+      name: service,
+      endpoints: [],
+      ready,
+      loaded: false,
+      lastError: undefined,
+      known: new Map(),
+      ejected: new Map(),
+      unsubscribe: () => {},
+      lastListed: [],
+      refreshing: false,
+      refreshAgain: false,
+      lastRefresh: Number.NEGATIVE_INFINITY,
+      refreshTimer: undefined,
+      markReady,
+      refreshes: 0,
+    };
+    this.#entries.set(service, entry);
+    entry.unsubscribe = this.#o.registry.subscribe(
+      service,
+      (instances) => this.#onList(entry, instances, false),
+      (error) => this.#onError(entry, error),
+    );
+    return entry;
+  }
+
+  /**
+   * Takes an instance out of rotation at once (it answered with the offline marker) and asks the
+   * registry again. It comes back only with a new registration.
+   */
+  eject(service: string, key: string): void {
+    const entry = this.#entries.get(service);
+    if (entry === undefined) return;
+    const endpoint = entry.endpoints.find((e) => e.key === key);
+    if (endpoint === undefined) return;
+    entry.ejected.set(endpoint.instance.id, endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '');
+    entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
+    this.#o.logger.debug({ service, instance: endpoint.instance.id }, 'instance ejected after an offline marker');
+    this.refresh(service);
+  }
+
+  /** One registry read for the service, coalesced and at most one per refreshIntervalMs. */
+  refresh(service: string): void {
+    const entry = this.#entries.get(service);
+    if (entry === undefined || this.#closed) return;
+    if (entry.refreshing) {
+      entry.refreshAgain = true;
+      return;
+    }
+    if (entry.refreshTimer !== undefined) return;
+    const wait = entry.lastRefresh + this.#o.refreshIntervalMs - this.#o.now();
+    if (wait > 0) {
+      entry.refreshTimer = setTimeout(() => {
+        entry.refreshTimer = undefined;
+        this.refresh(service);
+      }, wait);
+      entry.refreshTimer.unref();
+      return;
+    }
+    entry.refreshing = true;
+    entry.lastRefresh = this.#o.now();
+    entry.refreshes++;
+    this.#o.registry
+      .list(service)
+      .then(
+        (instances) => this.#onList(entry, instances, true),
+        (error: Error) => this.#onError(entry, error),
+      )
+      .finally(() => {
+        entry.refreshing = false;
+        if (entry.refreshAgain) {
+          entry.refreshAgain = false;
+          this.refresh(service);
+        }
+      });
+  }
+
+  /** Registry reads triggered for `service` since it was first used (markers, suspicious empties). */
+  refreshCount(service: string): number {
+    return this.#entries.get(service)?.refreshes ?? 0;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#entries.values()) {
+      entry.unsubscribe();
+      clearTimeout(entry.refreshTimer);
+      entry.markReady();
+    }
+  }
+
+  #onList(entry: Entry, instances: readonly Instance[], confirmed: boolean): void {
+    // An empty answer after a non-empty one is believed only when the registry confirms it.
+    if (instances.length === 0 && entry.lastListed.length > 0 && !confirmed) {
+      this.#o.logger.debug({ service: entry.name }, 'empty instance list: asking the registry to confirm');
+      this.refresh(entry.name);
+      return;
+    }
+    entry.lastListed = instances;
+    const now = this.#o.now();
+    const first = !entry.loaded;
+    const known = new Map<string, Endpoint>();
+    const usable: Endpoint[] = [];
+    for (const instance of instances) {
+      const problem = instanceProblem(instance);
+      if (problem !== undefined) {
+        this.#o.logger.warn(
+          { service: entry.name, problem, code: 'LOSSLESS_ERR_BAD_INSTANCE' },
+          'registry listed an invalid instance; skipped',
+        );
+        continue;
+      }
+      const registeredAt = instance.metadata[METADATA_KEYS.registeredAt];
+      const previous = entry.known.get(instance.id);
+      const same = previous !== undefined && previous.instance.metadata[METADATA_KEYS.registeredAt] === registeredAt;
+      const endpoint: Endpoint =
+        same && previous !== undefined
+          ? { ...previous, instance }
+          : {
+              instance,
+              origin: originOf(instance),
+              key: `${entry.name}/${instance.id}`,
+              firstSeen: now,
+              initial: first,
+              registeredAt: parsePositive(registeredAt),
+              warmupMs: parsePositive(instance.metadata[METADATA_KEYS.warmupMs]),
+              inFlight: 0,
+            };
+      // keep in-flight counts of the live object
+      if (same && previous !== undefined) endpoint.inFlight = previous.inFlight;
+      known.set(instance.id, endpoint);
+      const ejectedAt = entry.ejected.get(instance.id);
+      if (ejectedAt !== undefined) {
+        if (ejectedAt === (registeredAt ?? '')) continue; // the registration that went offline
+        entry.ejected.delete(instance.id); // a new registration: back in rotation
+      }
+      if (instance.enabled && instance.healthy && instance.weight > 0) usable.push(endpoint);
+    }
+    // forget ejections of instances the registry no longer lists
+    for (const id of entry.ejected.keys()) if (!known.has(id)) entry.ejected.delete(id);
+    // requests in flight hold the old Endpoint objects: move their counts over
+    for (const e of entry.endpoints) {
+      const next = known.get(e.instance.id);
+      if (next !== undefined && next !== e && next.key === e.key) next.inFlight = e.inFlight;
+    }
+    entry.known = known;
+    entry.endpoints = usable;
+    entry.lastError = undefined;
+    if (first) {
+      entry.loaded = true;
+      entry.markReady();
+    }
+  }
+
+  #onError(entry: Entry, error: Error): void {
+    // keep the last good list; callers go on with it
+    entry.lastError = error;
+    this.#o.logger.warn({ service: entry.name, err: error }, 'registry read failed; keeping the last good list');
+  }
+}
+
+function originOf(instance: Instance): string {
+  const host = instance.ip.includes(':') ? `[${instance.ip}]` : instance.ip;
+  return `http://${host}:${instance.port}`;
+}
+
+function parsePositive(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}

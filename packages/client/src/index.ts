@@ -1,0 +1,24 @@
+// @lossless/client: call services by name through the registry without losing a request while their
+// instances come and go.
+
+export type { Candidate } from './balancing/picker.js';
+export { pickWeightedP2C } from './balancing/picker.js';
+export type { AgeFacts, WarmupCurve } from './balancing/warmup.js';
+export { CLOCK_SKEW_TOLERANCE_MS, instanceAge, MAX_PROPAGATION_MS, warmupFactor } from './balancing/warmup.js';
+export type { BreakerOptions } from './breaker/breakers.js';
+export { Breakers } from './breaker/breakers.js';
+export type { ClientOptions, LosslessClient } from './client.js';
+export { createClient, serviceOfOrigin } from './client.js';
+export type { Endpoint, ServiceState, TableOptions } from './discovery/table.js';
+export { ServiceTable } from './discovery/table.js';
+export {
+  AllCircuitsOpenError,
+  CircuitOpenError,
+  NoInstanceError,
+  RequestTimeoutError,
+  RetryBudgetExhaustedError,
+} from './errors.js';
+export type { AttemptContext, BalanceDeps, RetryDeps } from './interceptors.js';
+export { balance, breaker, hasHeader, kAttempt, retry } from './interceptors.js';
+export type { Phase, RetryInput } from './retry/policy.js';
+export { isReplayable, isRetryable, RetryBudget } from './retry/policy.js';
