@@ -26,10 +26,15 @@ import { isReplayable, isRetryable, type RetryBudget } from './retry/policy.js';
 
 type DispatchFn = Dispatcher['dispatch'];
 type Interceptor = (dispatch: DispatchFn) => DispatchFn;
-type Opts = Dispatcher.DispatchOptions & { [kAttempt]?: AttemptContext };
+type Opts = Dispatcher.DispatchOptions & { [kAttempt]?: AttemptContext; [kSent]?: () => void };
 
 /** Carried in the dispatch options from `retry` to `balance`: which instances this request tried. */
 export const kAttempt = Symbol('lossless.attempt');
+/**
+ * Carried in the dispatch options of one attempt: called when the request was written. undici's
+ * compose() drops `onRequestSent` between interceptors, so the innermost one reports it this way.
+ */
+export const kSent = Symbol('lossless.sent');
 
 export interface AttemptContext {
   readonly service: string;
@@ -123,7 +128,10 @@ function route(
   const marker = deps.markerHeader;
   return dispatch({ ...opts, origin: endpoint.origin }, {
     onConnect: (abort: (err?: Error) => void, context?: object) => legacy.onConnect?.(abort, context),
-    onRequestSent: () => legacy.onRequestSent?.(),
+    onRequestSent: () => {
+      opts[kSent]?.();
+      legacy.onRequestSent?.();
+    },
     onBodySent: (chunk: unknown) => legacy.onBodySent?.(chunk),
     onHeaders: (status: number, raw: Buffer[], resume: () => void, text: string) => {
       if (hasHeader(raw, marker)) deps.table.eject(service, endpoint.key);
@@ -149,7 +157,7 @@ function route(
 // breaker
 
 export function breaker(breakers: Breakers, markerHeader: string): Interceptor {
-  return (dispatch) => (opts, handler) => {
+  return (dispatch) => (opts: Opts, handler) => {
     const origin = String(opts.origin);
     const legacy = toLegacy(handler);
     const circuit = breakers.of(origin);
@@ -163,7 +171,10 @@ export function breaker(breakers: Breakers, markerHeader: string): Interceptor {
             let marked = false;
             dispatch(opts, {
               onConnect: (abort: (err?: Error) => void, context?: object) => legacy.onConnect?.(abort, context),
-              onRequestSent: () => legacy.onRequestSent?.(),
+              onRequestSent: () => {
+                opts[kSent]?.();
+                legacy.onRequestSent?.();
+              },
               onBodySent: (chunk: unknown) => legacy.onBodySent?.(chunk),
               onHeaders: (s: number, raw: Buffer[], resume: () => void, text: string) => {
                 status = s;
@@ -272,7 +283,8 @@ class RetryRun {
         throw new RetryBudgetExhaustedError(this.#ctx.service, this.#ctx.tried, error);
       },
     }).then(
-      () => clearTimeout(this.#timer),
+      // committed: the response streams to the caller; the overall timeout still covers its body
+      () => {},
       (error: Error) => this.#fail(this.#stop.signal.aborted ? (this.#stop.signal.reason as Error) : error),
     );
   }
@@ -285,6 +297,8 @@ class RetryRun {
     }
     this.#stop.abort(reason);
     this.#currentAbort?.(reason);
+    // nothing may be connected yet (waiting for the registry's first list, or in a backoff): answer now
+    this.#fail(reason);
   }
 
   #fail(error: Error): void {
@@ -306,15 +320,18 @@ class RetryRun {
         reject(error);
       };
       const method = this.#opts.method;
-      this.#dispatch(this.#opts, {
+      const markSent = (): void => {
+        sent = true;
+      };
+      const attemptOpts: Opts = { ...this.#opts, [kSent]: markSent };
+      this.#dispatch(attemptOpts, {
         onConnect: (abort: (err?: Error) => void) => {
           this.#currentAbort = abort;
           if (this.#stop.signal.aborted) abort(this.#stop.signal.reason as Error);
         },
-        onRequestSent: () => {
-          sent = true;
-        },
+        onRequestSent: markSent,
         onHeaders: (status: number, raw: Buffer[], resume: () => void, text: string) => {
+          if (this.#finished) return false;
           if (status === 503 && hasHeader(raw, this.#deps.markerHeader) && this.#mayRetryNow()) {
             // the instance is going offline and did not handle it: read the answer away, try elsewhere
             discard = true;

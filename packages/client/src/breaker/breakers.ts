@@ -46,7 +46,7 @@ export class Breakers {
   /** True when `origin` must not get traffic now: open and not yet due for its half-open probe. */
   isOpen(origin: string): boolean {
     const breaker = this.#byOrigin.get(origin);
-    return breaker !== undefined && breaker.opened && !breaker.halfOpen;
+    return breaker?.opened === true && !breaker.halfOpen;
   }
 
   state(origin: string): 'closed' | 'open' | 'half-open' {

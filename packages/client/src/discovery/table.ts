@@ -4,6 +4,9 @@
 
 import { type Instance, instanceProblem, type Logger, METADATA_KEYS, type Registry } from '@lossless/core';
 
+/** How long an ejected registration is remembered, in ms. */
+const EJECTION_MEMORY_MS = 10 * 60_000;
+
 export interface Endpoint {
   readonly instance: Instance;
   readonly origin: string;
@@ -39,8 +42,8 @@ export interface TableOptions {
 interface Entry extends ServiceState {
   /** Every listed registration by id, usable or not (keeps firstSeen across updates). */
   known: Map<string, Endpoint>;
-  /** Ejected instances: id -> the registration time that was ejected. */
-  ejected: Map<string, string>;
+  /** Ejected instances: id -> the registration time that was ejected, and when. */
+  ejected: Map<string, { registeredAt: string; at: number }>;
   unsubscribe: () => void;
   lastListed: readonly Instance[];
   refreshing: boolean;
@@ -104,7 +107,10 @@ export class ServiceTable {
     if (entry === undefined) return;
     const endpoint = entry.endpoints.find((e) => e.key === key);
     if (endpoint === undefined) return;
-    entry.ejected.set(endpoint.instance.id, endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '');
+    entry.ejected.set(endpoint.instance.id, {
+      registeredAt: endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '',
+      at: this.#o.now(),
+    });
     entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
     this.#o.logger.debug({ service, instance: endpoint.instance.id }, 'instance ejected after an offline marker');
     this.refresh(service);
@@ -200,15 +206,16 @@ export class ServiceTable {
       // keep in-flight counts of the live object
       if (same && previous !== undefined) endpoint.inFlight = previous.inFlight;
       known.set(instance.id, endpoint);
-      const ejectedAt = entry.ejected.get(instance.id);
-      if (ejectedAt !== undefined) {
-        if (ejectedAt === (registeredAt ?? '')) continue; // the registration that went offline
+      const ejected = entry.ejected.get(instance.id);
+      if (ejected !== undefined) {
+        if (ejected.registeredAt === (registeredAt ?? '')) continue; // the registration that went offline
         entry.ejected.delete(instance.id); // a new registration: back in rotation
       }
       if (instance.enabled && instance.healthy && instance.weight > 0) usable.push(endpoint);
     }
-    // forget ejections of instances the registry no longer lists
-    for (const id of entry.ejected.keys()) if (!known.has(id)) entry.ejected.delete(id);
+    // Remember ejections even when the instance is no longer listed (a stale list must not bring the
+    // draining registration back), but not forever.
+    for (const [id, ejected] of entry.ejected) if (now - ejected.at > EJECTION_MEMORY_MS) entry.ejected.delete(id);
     // requests in flight hold the old Endpoint objects: move their counts over
     for (const e of entry.endpoints) {
       const next = known.get(e.instance.id);
@@ -226,6 +233,11 @@ export class ServiceTable {
   #onError(entry: Entry, error: Error): void {
     // keep the last good list; callers go on with it
     entry.lastError = error;
+    if (!entry.loaded) {
+      // no list yet: let requests fail fast (no instance) instead of waiting for a registry that is down
+      entry.loaded = true;
+      entry.markReady();
+    }
     this.#o.logger.warn({ service: entry.name, err: error }, 'registry read failed; keeping the last good list');
   }
 }
