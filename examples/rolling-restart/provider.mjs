@@ -1,0 +1,102 @@
+// One provider process of the rolling-restart demo. The same express app in four shutdown modes:
+//   lossless     @lossless/express: delayed registration, marker, adaptive drain
+//   naive        registers at once; exits on SIGTERM (Node's default)
+//   close-only   registers at once; on SIGTERM server.close(), exit once closed
+//   fixed-sleep  registers at once; on SIGTERM deregister, sleep --sleep-ms, close, exit (the seed's recipe)
+// Every mode counts its requests with core's in-flight tracker (measurement only) and prints JSON
+// events on stdout: ready, sigterm (what was in flight), exit (requests that arrived after SIGTERM).
+// GET/POST /work?ms=N answers 200 after N ms.
+
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { InFlightTracker, registryFromUrl } from '@lossless/core';
+import { lossless } from '@lossless/express';
+import { createNacosRegistry } from '@lossless/nacos';
+import express from 'express';
+
+const { values: args } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'lossless' },
+    registry: { type: 'string' },
+    service: { type: 'string', default: 'demo-service' },
+    name: { type: 'string', default: 'p' },
+    'quiet-window-ms': { type: 'string', default: '1000' },
+    'sleep-ms': { type: 'string', default: '3000' },
+  },
+});
+const schemes = { nacos: createNacosRegistry };
+const emit = (event, fields = {}) =>
+  console.log(JSON.stringify({ event, name: args.name, pid: process.pid, ...fields }));
+
+const app = express();
+app.all('/work', (req, res) => {
+  const ms = Math.min(Number(req.query.ms ?? 1), 10_000);
+  const answer = () => res.json({ name: args.name, workedMs: ms });
+  if (ms <= 0) answer();
+  else setTimeout(answer, ms);
+});
+
+// measurement, identical in every mode
+const tracker = new InFlightTracker();
+let sigtermAt;
+let arrivedBefore = 0;
+const onSigtermMeasure = () => {
+  sigtermAt = Date.now();
+  arrivedBefore = tracker.total;
+  emit('sigterm', { inFlight: tracker.size, longestInFlightMs: Math.round(tracker.oldestAgeMs()) });
+};
+const reportExit = (extra = {}) =>
+  emit('exit', { arrivedAfterSigterm: tracker.total - arrivedBefore, drainMs: Date.now() - sigtermAt, ...extra });
+
+if (args.mode === 'lossless') {
+  const provider = lossless(app, {
+    service: args.service,
+    registry: args.registry,
+    registrySchemes: schemes,
+    admin: { port: 0 },
+    drain: { quietWindowMs: Number(args['quiet-window-ms']) },
+    // lossless exits by itself once drained; report first
+    exit: (code) => {
+      reportExit();
+      process.exit(code);
+    },
+  });
+  process.prependListener('SIGTERM', onSigtermMeasure);
+  const server = await provider.listen(0, '127.0.0.1');
+  tracker.attach(server);
+  emit('ready', { port: server.address().port, adminPort: provider.adminAddress?.port });
+} else {
+  const registry = registryFromUrl(args.registry, { schemes });
+  const server = createServer(app);
+  tracker.attach(server);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  const instance = {
+    service: args.service,
+    id: `127.0.0.1:${port}`,
+    ip: '127.0.0.1',
+    port,
+    weight: 100,
+    enabled: true,
+    healthy: true,
+    metadata: { 'lossless.registered-at': String(Date.now()) },
+  };
+  await registry.register(instance);
+  emit('ready', { port });
+  process.on('SIGTERM', async () => {
+    onSigtermMeasure();
+    if (args.mode === 'naive') {
+      reportExit();
+      process.exit(0);
+    }
+    if (args.mode === 'fixed-sleep') {
+      await registry.deregister(instance).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, Number(args['sleep-ms'])));
+    }
+    // close-only and fixed-sleep: stop accepting, let what is in flight finish, exit
+    server.close(() => {
+      reportExit();
+      process.exit(0);
+    });
+  });
+}
