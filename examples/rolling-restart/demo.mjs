@@ -224,6 +224,7 @@ try {
     const ev = old.events;
     drains.push({
       instance: old.name,
+      sigtermAt,
       drainMs: exit.at - sigtermAt,
       longestInFlightMs: ev.sigterm?.longestInFlightMs ?? 0,
       inFlightAtSigterm: ev.sigterm?.inFlight ?? 0,
@@ -296,8 +297,30 @@ function buildReport(r, { measureFrom, rolloutStart, rolloutEnd, drains }) {
     latencyMs: { steady: percentiles(steady), rollout: percentiles(rollout) },
     drains,
     rolloutMs: rolloutEnd - rolloutStart,
+    timeline: timeline(r, measureFrom, drains),
     node: process.version,
     date: new Date().toISOString(),
+  };
+}
+
+/** Per 500 ms of intended send time: requests, failures and p99 latency; and when each SIGTERM was sent. */
+function timeline(r, measureFrom, drains) {
+  const bucketMs = 500;
+  const offset = measureFrom - r.startedAt;
+  const buckets = [];
+  for (let i = 0; i < r.intended.length; i++) {
+    const t = r.intended[i] - offset;
+    if (t < 0 || r.outcome[i] === undefined) continue;
+    const b = Math.floor(t / bucketMs);
+    buckets[b] ??= { t: (b * bucketMs) / 1000, sent: 0, failed: 0, latencies: [] };
+    buckets[b].sent++;
+    if (r.outcome[i] === 'ok') buckets[b].latencies.push(r.latency[i]);
+    else buckets[b].failed++;
+  }
+  return {
+    bucketMs,
+    buckets: buckets.filter(Boolean).map(({ latencies, ...rest }) => ({ ...rest, p99: percentiles(latencies).p99 })),
+    sigterms: drains.map((d) => round((d.sigtermAt - measureFrom) / 1000)),
   };
 }
 

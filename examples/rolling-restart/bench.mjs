@@ -1,0 +1,232 @@
+// pnpm bench:rollout: the rolling-restart demo for every provider mode, side by side in one run with
+// the same load and seed, many restarts each; writes the table into docs/benchmarks.md (between the
+// rollout markers) and a chart of failures and p99 latency over time to docs/rollout.svg.
+//
+//   node examples/rolling-restart/bench.mjs [--rate N|auto] [--restarts N] [--seed N] [--runs a,b,...]
+//
+// --rate auto (default) first measures what the machine sustains through @lossless/client against
+// three providers (closed loop, 64 in flight, 3 s) and uses 40 % of it.
+
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { createClient } from '@lossless/client';
+
+const here = (file) => fileURLToPath(new URL(file, import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    rate: { type: 'string', default: 'auto' },
+    restarts: { type: 'string', default: '21' },
+    seed: { type: 'string', default: '7' },
+    steady: { type: 'string', default: '3' },
+    runs: {
+      type: 'string',
+      default: 'lossless/lossless,lossless/plain,naive/lossless,close-only/lossless,fixed-sleep/lossless',
+    },
+    'quiet-window-ms': { type: 'string', default: '1000' },
+    'sleep-ms': { type: 'string', default: '2000' },
+    'grace-seconds': { type: 'string', default: '5' },
+    out: { type: 'string', default: join(ROOT, 'docs') },
+  },
+});
+const run = promisify(execFile);
+const command = `node examples/rolling-restart/bench.mjs ${process.argv.slice(2).join(' ')}`.trim();
+
+const rate = args.rate === 'auto' ? Math.round((await capacity()) * 0.4) : Number(args.rate);
+console.error(`rate: ${rate} req/s${args.rate === 'auto' ? ' (40 % of the measured capacity)' : ''}`);
+
+const reports = [];
+for (const spec of args.runs.split(',')) {
+  const [mode, client] = spec.split('/');
+  const dir = await mkdtemp(join(tmpdir(), 'lossless-bench-'));
+  const json = join(dir, 'report.json');
+  console.error(`running ${mode} / client ${client} (${args.restarts} restarts)...`);
+  await run(
+    process.execPath,
+    [
+      here('./demo.mjs'),
+      '--mode',
+      mode,
+      '--client',
+      client,
+      '--rate',
+      String(rate),
+      '--restarts',
+      args.restarts,
+      '--seed',
+      args.seed,
+      '--steady',
+      args.steady,
+      '--quiet-window-ms',
+      args['quiet-window-ms'],
+      '--sleep-ms',
+      args['sleep-ms'],
+      '--grace-seconds',
+      args['grace-seconds'],
+      '--quiet',
+      '--json',
+      json,
+    ],
+    { timeout: 30 * 60_000, maxBuffer: 16 * 1024 * 1024 },
+  ).catch((error) => {
+    if (error.code !== 1) throw error; // 1: lossless lost requests; the report says how many
+  });
+  const report = JSON.parse(await readFile(json, 'utf8'));
+  await rm(dir, { recursive: true, force: true });
+  reports.push(report);
+  console.error(`  ${report.failures.total} failures of ${report.requests}`);
+}
+
+const quiet = Number(args['quiet-window-ms']);
+const rows = reports.map((r) => {
+  const overheads = r.drains
+    .filter((d) => typeof d.exitCode === 'number')
+    .map((d) => d.drainMs - quiet - d.longestInFlightMs);
+  const f = r.failures;
+  return {
+    run: `${r.mode} / ${r.client}`,
+    requests: r.requests,
+    failures: `${f.total} (${f.refused} refused, ${f.reset} reset, ${f.status5xx} 5xx, ${f.timeout} timeout, ${f.other} other)`,
+    p99: `${r.latencyMs.rollout.p99} / ${r.latencyMs.steady.p99} = ${(r.latencyMs.rollout.p99 / r.latencyMs.steady.p99).toFixed(2)}×`,
+    drain: mean(r.drains.map((d) => d.drainMs)),
+    overhead: overheads.length === 0 ? '-' : `${mean(overheads)} (max ${Math.max(...overheads)})`,
+    killed: r.drains.filter((d) => typeof d.exitCode !== 'number').length,
+    rollout: (r.rolloutMs / 1000).toFixed(1),
+  };
+});
+
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node.js ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+const table = [
+  `Command: \`${command}\` (the same load for every run: ${rate} req/s open loop, seed ${args.seed}, 3 providers, ${args.restarts} restarts, quiet window ${quiet} ms, fixed sleep ${args['sleep-ms']} ms, grace period ${args['grace-seconds']} s).`,
+  `Machine: ${machine}. Registry: the embedded file registry.`,
+  '',
+  '| provider mode / client | requests | failures | p99 ms rollout / steady | mean drain ms | drain beyond longest in flight + quiet window, ms (mean, max) | killed at grace | rollout s |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows.map(
+    (x) =>
+      `| ${x.run} | ${x.requests} | ${x.failures} | ${x.p99} | ${x.drain} | ${x.overhead} | ${x.killed} | ${x.rollout} |`,
+  ),
+  '',
+  'Latency is measured from each request\'s intended send time (open loop), so stalls count. "Drain beyond" is',
+  'the drain time (SIGTERM to exit) minus the quiet window minus the age of the longest request in flight at',
+  'SIGTERM; negative when that request was almost done. ![failures and p99 latency over time](rollout.svg)',
+].join('\n');
+
+const docPath = join(args.out, 'benchmarks.md');
+const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
+const begin = '<!-- rollout:begin -->';
+const end = '<!-- rollout:end -->';
+const section = `${begin}\n${table}\n${end}`;
+const next = doc.includes(begin)
+  ? doc.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), section)
+  : `${doc.trimEnd()}\n\n## Rolling restart (\`pnpm bench:rollout\`)\n\n${section}\n`;
+await writeFile(docPath, next);
+await writeFile(join(args.out, 'rollout.svg'), svg(reports));
+console.log(table);
+
+// ------------------------------------------------------------------------------------------------
+
+async function capacity() {
+  const dir = await mkdtemp(join(tmpdir(), 'lossless-capacity-'));
+  const registry = pathToFileURL(dir).href;
+  const children = [0, 1, 2].map((i) =>
+    spawn(
+      process.execPath,
+      [here('./provider.mjs'), '--registry', registry, '--service', 'capacity', '--name', `c${i}`],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    ),
+  );
+  try {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((resolve, reject) => {
+            c.stdout.on('data', (d) => String(d).includes('"ready"') && resolve());
+            c.on('exit', () => reject(new Error('a capacity provider exited')));
+          }),
+      ),
+    );
+    const client = createClient({ registry });
+    let done = 0;
+    let stop = false;
+    const loop = async () => {
+      while (!stop) {
+        const res = await client.request('http://capacity/work?ms=0');
+        await res.body.dump();
+        done++;
+      }
+    };
+    const loops = Array.from({ length: 64 }, loop);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // warm-up
+    const from = done;
+    const t0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const perSecond = ((done - from) * 1000) / (performance.now() - t0);
+    stop = true;
+    await Promise.all(loops);
+    await client.close();
+    console.error(`capacity: ${Math.round(perSecond)} req/s through @lossless/client to 3 providers`);
+    return perSecond;
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Position of v on a log scale from 1 ms to max, in [0, 1]. */
+function logScale(v, max) {
+  return Math.log10(Math.max(v, 1)) / Math.log10(Math.max(max, 10));
+}
+
+function mean(values) {
+  return values.length === 0 ? 0 : Math.round(values.reduce((a, b) => a + b, 0) / values.length);
+}
+
+function svg(reports) {
+  const width = 960;
+  const panel = 130;
+  const left = 70;
+  const right = 20;
+  const plotW = width - left - right;
+  const height = reports.length * panel + 40;
+  const maxT = Math.max(...reports.flatMap((r) => r.timeline.buckets.map((b) => b.t + r.timeline.bucketMs / 1000)));
+  const maxP99 = Math.max(...reports.flatMap((r) => r.timeline.buckets.map((b) => b.p99 ?? 0)), 1);
+  const maxFailed = Math.max(...reports.flatMap((r) => r.timeline.buckets.map((b) => b.failed)), 1);
+  const x = (t) => left + (t / maxT) * plotW;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="16" font-size="13">Rolling restart at ${reports[0]?.rate} req/s: failures per 0.5 s (red bars, full height ${maxFailed}); p99 latency per 0.5 s (blue, log scale 1 ms to ${Math.round(maxP99)} ms); grey: SIGTERM</text>`,
+  ];
+  reports.forEach((r, i) => {
+    const top = 30 + i * panel;
+    const h = panel - 30;
+    const y0 = top + h;
+    parts.push(`<text x="4" y="${top + 12}" font-weight="bold">${r.mode}</text>`);
+    parts.push(`<text x="4" y="${top + 26}">client ${r.client}</text>`);
+    parts.push(`<text x="4" y="${top + 40}">${r.failures.total} failed</text>`);
+    parts.push(`<line x1="${left}" y1="${y0}" x2="${left + plotW}" y2="${y0}" stroke="#999"/>`);
+    for (const s of r.timeline.sigterms)
+      parts.push(`<line x1="${x(s)}" y1="${top}" x2="${x(s)}" y2="${y0}" stroke="#bbb" stroke-dasharray="3,3"/>`);
+    const bw = Math.max(1, (plotW * (r.timeline.bucketMs / 1000)) / maxT - 1);
+    for (const b of r.timeline.buckets) {
+      if (b.failed === 0) continue;
+      const bh = (b.failed / maxFailed) * h;
+      parts.push(`<rect x="${x(b.t)}" y="${y0 - bh}" width="${bw}" height="${bh}" fill="#d33"/>`);
+    }
+    const points = r.timeline.buckets
+      .filter((b) => b.p99 !== null)
+      .map((b) => `${x(b.t + r.timeline.bucketMs / 2000).toFixed(1)},${(y0 - logScale(b.p99, maxP99) * h).toFixed(1)}`)
+      .join(' ');
+    parts.push(`<polyline points="${points}" fill="none" stroke="#1f5fbf" stroke-width="1.5"/>`);
+  });
+  parts.push(`<text x="${left}" y="${height - 6}">time (s) 0 … ${maxT.toFixed(0)}</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
