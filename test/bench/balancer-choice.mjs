@@ -42,7 +42,10 @@ function swrr(weights) {
  * Instances with `workers` parallel workers and exponential service times (mean `meanMs`, one instance
  * `slowFactor` times slower); Poisson arrivals at `load` of the healthy capacity. Returns latencies.
  */
-function simulate(pickerName, { requests = 200_000, workers = 4, meanMs = 5, slowFactor = 3, load = 0.5, seed = 42 } = {}) {
+function simulate(
+  pickerName,
+  { requests = 200_000, workers = 4, meanMs = 5, slowFactor = 3, load = 0.5, seed = 42 } = {},
+) {
   const random = prng(seed);
   const pickRandom = prng(seed + 1);
   const means = [meanMs, meanMs, meanMs * slowFactor];
@@ -124,14 +127,26 @@ function weightShares() {
   const weights = [100, 50, 10];
   const counts = [0, 0, 0];
   const n = 100_000;
-  for (let k = 0; k < n; k++) counts[pickWeightedP2C(weights.map((w) => ({ weight: w, inFlight: 0 })), random)]++;
+  for (let k = 0; k < n; k++)
+    counts[
+      pickWeightedP2C(
+        weights.map((w) => ({ weight: w, inFlight: 0 })),
+        random,
+      )
+    ]++;
   const total = weights.reduce((a, b) => a + b, 0);
-  return weights.map((w, i) => ({ weight: w, expected: Math.round((w / total) * 1000) / 10, observed: Math.round((counts[i] / n) * 1000) / 10 }));
+  return weights.map((w, i) => ({
+    weight: w,
+    expected: Math.round((w / total) * 1000) / 10,
+    observed: Math.round((counts[i] / n) * 1000) / 10,
+  }));
 }
 
 const results = ['swrr', 'p2c'].map((p) => simulate(p));
 const shares = weightShares();
-console.log('One instance of three 3× slower; 4 workers each; Poisson arrivals at 50 % of healthy capacity; 200,000 requests.');
+console.log(
+  'One instance of three 3× slower; 4 workers each; Poisson arrivals at 50 % of healthy capacity; 200,000 requests.',
+);
 console.log('picker  mean ms   p50 ms   p99 ms  p99.9 ms  % to the slow instance');
 for (const r of results)
   console.log(
@@ -139,4 +154,8 @@ for (const r of results)
   );
 console.log('\nP2C shares with nothing in flight (weights 100/50/10), 100,000 picks:');
 for (const s of shares) console.log(`  weight ${s.weight}: expected ${s.expected} %, observed ${s.observed} %`);
-if (args.json) writeFileSync(args.json, `${JSON.stringify({ results, shares, node: process.version, date: new Date().toISOString() }, null, 2)}\n`);
+if (args.json)
+  writeFileSync(
+    args.json,
+    `${JSON.stringify({ results, shares, node: process.version, date: new Date().toISOString() }, null, 2)}\n`,
+  );
