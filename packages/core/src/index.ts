@@ -40,6 +40,8 @@ export type { DrainSummary, DrainTrigger, ProviderEvents, StateChange } from './
 export { CHANNELS, createProvider, Provider, registrableAddress } from './provider.js';
 export type { FileRegistryOptions } from './registry/file.js';
 export { FileRegistry } from './registry/file.js';
+export type { ListRefresher } from './registry/refresher.js';
+export { listRefresher } from './registry/refresher.js';
 export type { StaticAddress } from './registry/static.js';
 export { StaticRegistry } from './registry/static.js';
 export type { Instance, InstanceListener, Registry } from './registry/types.js';

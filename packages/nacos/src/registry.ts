@@ -17,6 +17,7 @@ import {
   InvalidOptionError,
   instanceProblem,
   type Logger,
+  listRefresher,
   type Registry,
   silentLogger,
 } from '@lossless/core';
@@ -114,19 +115,7 @@ export class NacosRegistry implements Registry {
   async deregister(instance: Instance): Promise<void> {
     const client = await this.#naming();
     await this.#stopBeats(client, instance);
-    await this.#http.call(
-      'DELETE',
-      '/nacos/v1/ns/instance',
-      {
-        serviceName: instance.service,
-        groupName: this.options.group,
-        clusterName: this.options.cluster,
-        ip: instance.ip,
-        port: String(instance.port),
-        ephemeral: String(this.options.ephemeral),
-      },
-      true,
-    );
+    await this.#http.call('DELETE', '/nacos/v1/ns/instance', this.#instanceParams(instance), true);
   }
 
   async setEnabled(instance: Instance, enabled: boolean): Promise<void> {
@@ -159,20 +148,7 @@ export class NacosRegistry implements Registry {
    * answers 404 for that, rnacos 500).
    */
   async get(instance: Pick<Instance, 'service' | 'ip' | 'port'>): Promise<Instance | undefined> {
-    const answer = await this.#http.call(
-      'GET',
-      '/nacos/v1/ns/instance',
-      {
-        serviceName: instance.service,
-        groupName: this.options.group,
-        clusterName: this.options.cluster,
-        ip: instance.ip,
-        port: String(instance.port),
-        ephemeral: String(this.options.ephemeral),
-      },
-      true,
-      true,
-    );
+    const answer = await this.#http.call('GET', '/nacos/v1/ns/instance', this.#instanceParams(instance), true, true);
     if (answer.status === 404 || answer.status === 500 || answer.text.trim() === '') return undefined;
     let host: NacosHost;
     try {
@@ -185,35 +161,8 @@ export class NacosRegistry implements Registry {
 
   subscribe(service: string, listener: InstanceListener, onError?: (error: Error) => void): () => void {
     let active = true;
-    let last: string | undefined;
-    let running = false;
-    let again = false;
-    const refresh = async (): Promise<void> => {
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      try {
-        do {
-          again = false;
-          const instances = await this.list(service);
-          const signature = JSON.stringify(instances);
-          if (active && signature !== last) {
-            last = signature;
-            listener(instances);
-          }
-        } while (again && active);
-      } catch (error) {
-        // keep the last list: callers go on with it until Nacos answers again
-        if (active) onError?.(error as Error);
-      } finally {
-        running = false;
-      }
-    };
-    const onPush = (): void => {
-      void refresh();
-    };
+    const refresher = listRefresher(() => this.list(service), listener, onError);
+    const onPush = (): void => refresher.refresh();
     const info = { serviceName: service, groupName: this.options.group };
     this.#naming().then(
       (client) => {
@@ -221,12 +170,13 @@ export class NacosRegistry implements Registry {
       },
       (error: Error) => onError?.(error),
     );
-    void refresh();
+    refresher.refresh();
     const poll = setInterval(onPush, this.options.pollMs);
     poll.unref();
     const unsubscribe = (): void => {
       if (!active) return;
       active = false;
+      refresher.stop();
       clearInterval(poll);
       this.#client?.then((client) => client.unSubscribe(info, onPush)).catch(() => {});
       this.#subscriptions.delete(unsubscribe);
@@ -242,6 +192,18 @@ export class NacosRegistry implements Registry {
     const client = await this.#client?.catch(() => undefined);
     await client?.close().catch(() => {});
     await this.#http.close();
+  }
+
+  /** The parameters that name one instance in the v1 OpenAPI. */
+  #instanceParams(instance: Pick<Instance, 'service' | 'ip' | 'port'>): Record<string, string> {
+    return {
+      serviceName: instance.service,
+      groupName: this.options.group,
+      clusterName: this.options.cluster,
+      ip: instance.ip,
+      port: String(instance.port),
+      ephemeral: String(this.options.ephemeral),
+    };
   }
 
   #grouped(service: string): string {
@@ -260,12 +222,7 @@ export class NacosRegistry implements Registry {
     const enabled = change.enabled ?? current?.enabled ?? instance.enabled;
     const metadata = change.metadata ?? current?.metadata ?? this.#metadataOf(instance);
     await this.#http.call('PUT', '/nacos/v1/ns/instance', {
-      serviceName: instance.service,
-      groupName: this.options.group,
-      clusterName: this.options.cluster,
-      ip: instance.ip,
-      port: String(instance.port),
-      ephemeral: String(this.options.ephemeral),
+      ...this.#instanceParams(instance),
       weight: String(weight),
       enabled: String(enabled),
       metadata: JSON.stringify(metadata),

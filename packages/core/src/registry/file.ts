@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
+import { listRefresher } from './refresher.js';
 import type { Instance, InstanceListener, Registry } from './types.js';
 import { instanceProblem, toInstance } from './validate.js';
 
@@ -112,40 +113,16 @@ export class FileRegistry implements Registry {
 
   subscribe(service: string, listener: InstanceListener, onError?: (error: Error) => void): () => void {
     const dir = this.#serviceDir(service);
-    let last: string | undefined;
     let active = true;
-    let running = false;
-    let again = false;
     let debounce: NodeJS.Timeout | undefined;
     let watcher: FSWatcher | undefined;
+    const refresher = listRefresher(() => this.list(service), listener, onError);
 
-    const refresh = async (): Promise<void> => {
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      try {
-        do {
-          again = false;
-          const instances = await this.list(service);
-          const signature = JSON.stringify(instances);
-          if (active && signature !== last) {
-            last = signature;
-            listener(instances);
-          }
-        } while (again && active);
-      } catch (error) {
-        if (active) onError?.(error as Error);
-      } finally {
-        running = false;
-      }
-    };
     const schedule = (): void => {
       if (!active || debounce !== undefined) return;
       debounce = setTimeout(() => {
         debounce = undefined;
-        void refresh();
+        refresher.refresh();
       }, 10);
       debounce.unref();
     };
@@ -171,6 +148,7 @@ export class FileRegistry implements Registry {
 
     const unsubscribe = (): void => {
       active = false;
+      refresher.stop();
       clearInterval(poll);
       clearTimeout(debounce);
       watcher?.close();
