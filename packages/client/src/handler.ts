@@ -27,7 +27,9 @@ interface ControllerHandler {
 
 export function toLegacy(handler: Dispatcher.DispatchHandler): LegacyHandler {
   const h = handler as ControllerHandler & LegacyHandler;
-  if (typeof h.onRequestStart !== 'function') return h;
+  // undici's compose() wraps every handler it passes to an interceptor in a WrapHandler, which has
+  // both interfaces: use its legacy side as is rather than convert headers twice per layer
+  if (typeof h.onRequestStart !== 'function' || typeof h.onHeaders === 'function') return h;
   let abortFn: ((err?: Error) => void) | undefined;
   let resumeFn: (() => void) | undefined;
   const controller = {

@@ -80,6 +80,7 @@ function route(
   const ctx = opts[kAttempt];
   const candidates: Endpoint[] = [];
   const weights: { weight: number; inFlight: number }[] = [];
+  const ages: number[] = [];
   let openCircuits = 0;
   const now = deps.now();
   const wallNow = deps.wallNow();
@@ -90,18 +91,19 @@ function route(
       openCircuits++;
       continue;
     }
-    candidates.push(e);
     const age = instanceAge(e, now, wallNow);
     if (age >= (e.warmupMs ?? deps.defaultWarmupMs)) allNew = false;
-    weights.push({ weight: 0, inFlight: e.inFlight });
+    candidates.push(e);
+    ages.push(age);
+    weights.push({ weight: e.instance.weight, inFlight: e.inFlight });
   }
   // Warm-up only shifts traffic toward warm instances: when every candidate is new, none ramps.
-  for (let i = 0; i < candidates.length; i++) {
-    const e = candidates[i] as Endpoint;
-    const w = weights[i] as { weight: number };
-    w.weight = allNew
-      ? e.instance.weight
-      : e.instance.weight * warmupFactor(instanceAge(e, now, wallNow), e.warmupMs ?? deps.defaultWarmupMs, deps.curve);
+  if (!allNew) {
+    for (let i = 0; i < candidates.length; i++) {
+      const e = candidates[i] as Endpoint;
+      (weights[i] as { weight: number }).weight =
+        e.instance.weight * warmupFactor(ages[i] as number, e.warmupMs ?? deps.defaultWarmupMs, deps.curve);
+    }
   }
   const index = pickWeightedP2C(weights, deps.random);
   if (index < 0) {
@@ -240,7 +242,8 @@ class RetryRun {
   readonly #opts: Opts;
   readonly #upstream: LegacyHandler;
   readonly #ctx: AttemptContext;
-  readonly #stop = new AbortController();
+  /** Created on first use: most requests never abort nor retry. */
+  #stopController: AbortController | undefined;
   readonly #replayable: boolean;
   readonly #idempotent: boolean;
   #currentAbort: ((reason?: Error) => void) | undefined;
@@ -260,6 +263,15 @@ class RetryRun {
     this.#idempotent = hasIdempotencyKey(opts.headers, deps.idempotencyHeader);
   }
 
+  get #stop(): AbortController {
+    this.#stopController ??= new AbortController();
+    return this.#stopController;
+  }
+
+  #stopped(): boolean {
+    return this.#stopController?.signal.aborted === true;
+  }
+
   start(): void {
     this.#upstream.onConnect?.((reason?: Error) => this.#abort(reason ?? new Error('aborted')), {});
     if (this.#deps.timeoutMs > 0) {
@@ -269,7 +281,19 @@ class RetryRun {
       );
       this.#timer.unref();
     }
-    pRetry(() => this.#attempt(), {
+    if (this.#stopped()) return; // aborted by the caller in onConnect: #abort answered already
+    // the first attempt runs outside p-retry, which costs an options copy, validation and an async
+    // loop per call; only a failed first attempt enters it (as its attempt 1, so that shouldRetry,
+    // the budget and the backoff are unchanged)
+    this.#attempt().then(
+      () => {},
+      (first: Error) => this.#retry(first),
+    );
+  }
+
+  #retry(first: Error): void {
+    let calls = 0;
+    pRetry(() => (calls++ === 0 ? Promise.reject(first) : this.#attempt()), {
       retries: this.#deps.attempts - 1,
       minTimeout: this.#deps.minDelayMs,
       maxTimeout: this.#deps.maxDelayMs,
@@ -278,14 +302,14 @@ class RetryRun {
       signal: this.#stop.signal,
       shouldRetry: ({ error }) => {
         const failure = error as AttemptFailure;
-        if (failure.retryable !== true || this.#stop.signal.aborted) return false;
+        if (failure.retryable !== true || this.#stopped()) return false;
         if (failure.budgetTaken === true || this.#deps.budget.tryAcquire()) return true;
         throw new RetryBudgetExhaustedError(this.#ctx.service, this.#ctx.tried, error);
       },
     }).then(
       // committed: the response streams to the caller; the overall timeout still covers its body
       () => {},
-      (error: Error) => this.#fail(this.#stop.signal.aborted ? (this.#stop.signal.reason as Error) : error),
+      (error: Error) => this.#fail(this.#stopped() ? (this.#stop.signal.reason as Error) : error),
     );
   }
 
@@ -327,7 +351,7 @@ class RetryRun {
       this.#dispatch(attemptOpts, {
         onConnect: (abort: (err?: Error) => void) => {
           this.#currentAbort = abort;
-          if (this.#stop.signal.aborted) abort(this.#stop.signal.reason as Error);
+          if (this.#stopped()) abort(this.#stop.signal.reason as Error);
         },
         onRequestSent: markSent,
         onHeaders: (status: number, raw: Buffer[], resume: () => void, text: string) => {
@@ -381,10 +405,7 @@ class RetryRun {
   /** For a marked 503: retry only when an attempt and a budget token are left and the body can be replayed. */
   #mayRetryNow(): boolean {
     return (
-      this.#replayable &&
-      this.#attempts < this.#deps.attempts &&
-      !this.#stop.signal.aborted &&
-      this.#deps.budget.tryAcquire()
+      this.#replayable && this.#attempts < this.#deps.attempts && !this.#stopped() && this.#deps.budget.tryAcquire()
     );
   }
 }

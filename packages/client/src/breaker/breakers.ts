@@ -36,6 +36,10 @@ export class Breakers {
         resetTimeout: this.#options.resetTimeoutMs,
         rollingCountTimeout: this.#options.rollingWindowMs,
         rollingCountBuckets: 10,
+        // no latency list per call, no snapshot every bucket: nothing reads them, and opossum sorts
+        // the whole window's latencies for each snapshot and on every failure
+        rollingPercentilesEnabled: false,
+        enableSnapshots: false,
         name: origin,
       });
       this.#byOrigin.set(origin, breaker);
