@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'lossless-pack-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-describe.each(['core', 'express', 'fastify', 'nacos', 'client'])('@lossless/%s packed', (name) => {
+describe.each(['core', 'express', 'fastify', 'nacos', 'client', 'cli'])('@lossless/%s packed', (name) => {
   const dir = join(ROOT, 'packages', name);
   const dest = join(out, name);
   execFileSync('pnpm', ['pack', '--pack-destination', dest], { cwd: dir, stdio: 'pipe' });

@@ -38,7 +38,10 @@ export interface AdminOptions {
   readonly port?: number;
   /** Interface the admin server binds. Default: the main server's address. Env LOSSLESS_ADMIN_HOST. */
   readonly host?: string;
-  /** Token that callers off loopback must send as `Authorization: Bearer <token>` to mutate. Env LOSSLESS_ADMIN_TOKEN. */
+  /**
+   * Token that callers off loopback must send (`Authorization: Bearer <token>` or `X-Lossless-Token`)
+   * to POST /prestop; when set, GET /prestop drains too, with the token only. Env LOSSLESS_ADMIN_TOKEN.
+   */
   readonly token?: string;
 }
 

@@ -1,6 +1,7 @@
 // The admin endpoints Kubernetes and operators talk to: /livez, /readyz, /startupz, /status and
-// POST /prestop. Served on a separate admin server by default, or mounted on the main server through
-// `provider.adminHandler`. Mutating calls are refused unless they come from loopback or carry the token.
+// /prestop. Served on a separate admin server by default, or mounted on the main server through
+// `provider.adminHandler`. Mutating calls are refused unless they come from loopback or carry the token;
+// GET /prestop (Kubernetes' httpGet preStop hook cannot POST) needs the token whatever the caller.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -45,11 +46,15 @@ export function createAdminHandler(target: AdminTarget, token: string | undefine
         sendJson(req, res, 200, target.status());
         return true;
       case '/prestop': {
-        if (!allowMethods(req, res, ['POST'])) return true;
-        if (!authorized(req, tokenDigest)) {
+        // GET exists only for Kubernetes' httpGet hook: anything that can make a process in the pod
+        // fetch a URL can send a GET, so a GET drains only with the token, even from loopback, and
+        // only when a token is configured (else it stays a 405, as a mutating GET should)
+        if (!allowMethods(req, res, tokenDigest === undefined ? ['POST'] : ['GET', 'POST'])) return true;
+        const get = req.method === 'GET';
+        if (!(carriesToken(req, tokenDigest) || (!get && isLoopback(req.socket.remoteAddress)))) {
           sendJson(req, res, 401, {
             error: 'LOSSLESS_ERR_ADMIN_UNAUTHORIZED',
-            message: 'POST /prestop needs a loopback caller or the admin token (Authorization: Bearer <token>)',
+            message: `${get ? 'GET /prestop needs' : 'POST /prestop needs a loopback caller or'} the admin token (Authorization: Bearer <token> or X-Lossless-Token: <token>)`,
           });
           return true;
         }
@@ -98,15 +103,16 @@ function allowMethods(req: IncomingMessage, res: ServerResponse, methods: readon
   return false;
 }
 
-function authorized(req: IncomingMessage, tokenDigest: Buffer | undefined): boolean {
-  if (tokenDigest !== undefined) {
-    const header = req.headers.authorization;
-    // the scheme name is case-insensitive (RFC 9110)
-    const given = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
-    // compare digests so the comparison takes the same time whatever the length of the guess
-    if (given !== undefined && timingSafeEqual(sha256(given), tokenDigest)) return true;
-  }
-  return isLoopback(req.socket.remoteAddress);
+/** Whether the request carries the admin token, as `Authorization: Bearer <token>` or `X-Lossless-Token: <token>`. */
+function carriesToken(req: IncomingMessage, tokenDigest: Buffer | undefined): boolean {
+  if (tokenDigest === undefined) return false;
+  const header = req.headers.authorization;
+  // the scheme name is case-insensitive (RFC 9110)
+  const bearer = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
+  const plain = req.headers['x-lossless-token'];
+  const given = [bearer, typeof plain === 'string' ? plain.trim() : undefined];
+  // compare digests so the comparison takes the same time whatever the length of the guess
+  return given.some((value) => value !== undefined && timingSafeEqual(sha256(value), tokenDigest));
 }
 
 export function isLoopback(address: string | undefined): boolean {

@@ -335,6 +335,112 @@ describe('createAdminHandler: POST /prestop off loopback', () => {
   });
 });
 
+describe('createAdminHandler: GET /prestop (Kubernetes httpGet preStop hook)', () => {
+  const token = 'correct-horse-battery';
+
+  /** A GET /prestop off loopback, as the kubelet sends it from the node's address. */
+  async function get(configured: string | undefined, headers: Record<string, string>, remoteAddress = '10.1.2.3') {
+    const { target, prestop } = makeTarget();
+    const { req, res, resArg } = fakeExchange(headers, remoteAddress);
+    Object.assign(req, { method: 'GET' });
+    createAdminHandler(target, configured)(req, resArg);
+    await pollUntil(() => res.ended, 'the answer');
+    return { res, prestop, body: JSON.parse(String(res.body)) as Record<string, unknown> };
+  }
+
+  it.each([
+    ['Authorization: Bearer', { authorization: `Bearer ${token}` }],
+    ['Authorization: bearer (any case)', { authorization: `bEaReR ${token}` }],
+    ['X-Lossless-Token', { 'x-lossless-token': token }],
+  ])('drains with the token as %s and answers 200 with the result', async (_how, headers) => {
+    const { res, prestop, body } = await get(token, headers);
+    expect(res.statusCode).toBe(200);
+    expect(body).toEqual({ drained: true, inFlight: 0 });
+    expect(prestop).toHaveBeenCalledTimes(1);
+  });
+
+  it.each([
+    ['no token', {}],
+    ['a wrong bearer token', { authorization: 'Bearer wrong-token-value' }],
+    ['a wrong X-Lossless-Token', { 'x-lossless-token': 'wrong-token-value' }],
+    ['a prefix of the token', { 'x-lossless-token': token.slice(0, -1) }],
+    ['the token with extra characters', { 'x-lossless-token': `${token}x` }],
+    ['the token without the Bearer scheme', { authorization: token }],
+  ])('refuses %s (401) and does not drain', async (_what, headers) => {
+    const { res, prestop, body } = await get(token, headers);
+    expect(res.statusCode).toBe(401);
+    expect(body).toMatchObject({ error: 'LOSSLESS_ERR_ADMIN_UNAUTHORIZED' });
+    expect(String(body.message)).toContain('GET /prestop');
+    expect(String(res.body)).not.toContain(token);
+    expect(prestop).not.toHaveBeenCalled();
+  });
+
+  it.each(['127.0.0.1', '::1', '::ffff:127.0.0.1'])(
+    'refuses a loopback caller (%s) without the token (401): loopback is enough only for POST',
+    async (address) => {
+      const { res, prestop } = await get(token, {}, address);
+      expect(res.statusCode).toBe(401);
+      expect(prestop).not.toHaveBeenCalled();
+    },
+  );
+
+  it('answers 405 with Allow: POST when no token is configured, whatever the request carries', async () => {
+    const { res, prestop, body } = await get(undefined, {
+      authorization: `Bearer ${token}`,
+      'x-lossless-token': token,
+    });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+    expect(body).toMatchObject({ error: 'LOSSLESS_ERR_ADMIN_METHOD' });
+    expect(prestop).not.toHaveBeenCalled();
+  });
+
+  it('accepts X-Lossless-Token for POST as well, off loopback', async () => {
+    const { target, prestop } = makeTarget();
+    const { req, res, resArg } = fakeExchange({ 'x-lossless-token': token });
+    createAdminHandler(target, token)(req, resArg);
+    await pollUntil(() => res.ended, 'the answer');
+    expect(res.statusCode).toBe(200);
+    expect(prestop).toHaveBeenCalledTimes(1);
+  });
+
+  describe('over HTTP on loopback', () => {
+    let target: ReturnType<typeof makeTarget>;
+
+    beforeEach(async () => {
+      target = makeTarget();
+      await serve(target.target, token);
+    });
+
+    it('GET with the token drains and answers with the result', async () => {
+      const reply = await send('GET', '/prestop', { headers: { 'x-lossless-token': token } });
+      expect(reply.status).toBe(200);
+      expect(json(reply)).toEqual({ drained: true, inFlight: 0 });
+      expect(target.prestop).toHaveBeenCalledTimes(1);
+    });
+
+    it('GET without the token answers 401 although the caller is on loopback', async () => {
+      const reply = await send('GET', '/prestop');
+      expect(reply.status).toBe(401);
+      expect(json(reply)).toMatchObject({ error: 'LOSSLESS_ERR_ADMIN_UNAUTHORIZED' });
+      expect(target.prestop).not.toHaveBeenCalled();
+    });
+
+    it('POST without the token from loopback still drains', async () => {
+      const reply = await send('POST', '/prestop');
+      expect(reply.status).toBe(200);
+      expect(target.prestop).toHaveBeenCalledTimes(1);
+    });
+
+    it.each(['HEAD', 'PUT', 'DELETE'])('%s answers 405 with Allow: GET, POST and does not drain', async (method) => {
+      const reply = await send(method, '/prestop', { headers: { authorization: `Bearer ${token}` } });
+      expect(reply.status).toBe(405);
+      expect(reply.headers.allow).toBe('GET, POST');
+      expect(target.prestop).not.toHaveBeenCalled();
+    });
+  });
+});
+
 describe('isLoopback', () => {
   it.each([
     ['127.0.0.1', true],
