@@ -145,8 +145,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
           body: this.#probeBody(),
         }),
         status: () => this.status(),
-        prestop: () => {
-          void this.drain({ trigger: 'prestop', reason: 'POST /prestop' });
+        prestop: (method) => {
+          void this.drain({ trigger: 'prestop', reason: `${method} /prestop` });
           // answer once the wait is over: when mounted on the main server, this very request
           // would otherwise hold the server's close open
           return this.#waitOver ?? this.#drainPromise ?? Promise.reject(new ProviderStateError('no drain'));

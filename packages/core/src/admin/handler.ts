@@ -12,7 +12,7 @@ export interface AdminTarget {
   readonly startupz: () => Probe;
   readonly status: () => object;
   /** Starts the drain (or joins the one under way) and resolves when it is over. */
-  readonly prestop: () => Promise<object>;
+  readonly prestop: (method: string) => Promise<object>;
 }
 
 export interface Probe {
@@ -60,7 +60,7 @@ export function createAdminHandler(target: AdminTarget, token: string | undefine
         }
         readBounded(req).then(
           () => {
-            target.prestop().then(
+            target.prestop(req.method ?? 'POST').then(
               (summary) => sendJson(req, res, 200, summary),
               (error: Error) => sendJson(req, res, 500, { error: 'LOSSLESS_ERR_PRESTOP', message: error.message }),
             );

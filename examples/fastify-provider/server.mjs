@@ -1,0 +1,85 @@
+// A fastify service made lossless with one call: the fastify twin of examples/express-provider. Try it:
+//   node examples/fastify-provider/server.mjs --port 3000
+//   curl localhost:3000/hello            # served
+//   curl localhost:9797/readyz           # 200 once registered
+//   kill -TERM <pid>                     # drains: deregisters, marks responses, exits when idle
+// Options: --port, --host, --admin-port, --registry (file:///dir, static://..., nacos://...), --service,
+// --quiet-window-ms, --warmup-ms (how long the warm-up hook takes). Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
+
+import { parseArgs } from 'node:util';
+import { lossless } from '@lossless/fastify';
+import { createNacosRegistry } from '@lossless/nacos';
+import Fastify from 'fastify';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '3000' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'admin-port': { type: 'string' },
+    registry: { type: 'string' },
+    service: { type: 'string', default: 'hello-service' },
+    'quiet-window-ms': { type: 'string' },
+    'warmup-ms': { type: 'string', default: '100' },
+  },
+});
+
+// lossless takes any pino-compatible logger; this one prints JSON lines without a dependency.
+const log = (level) => (fields, msg) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+const logger = { debug: () => {}, info: log('info'), warn: log('warn'), error: log('error') };
+
+// fastify's own request log stays off so that stdout holds only the lines above
+const app = Fastify({ logger: false });
+let greetings = [];
+
+// Call lossless() before app.listen(): it hooks into fastify's close and tracks app.server.
+const provider = lossless(app, {
+  service: args.service,
+  registry: args.registry, // undefined: LOSSLESS_REGISTRY, else a file registry in the temp dir
+  registrySchemes: { nacos: createNacosRegistry }, // so that --registry nacos://host:8848 works
+  admin: args['admin-port'] === undefined ? {} : { port: Number(args['admin-port']) },
+  drain: args['quiet-window-ms'] === undefined ? {} : { quietWindowMs: Number(args['quiet-window-ms']) },
+  // registered only after this resolves: no caller ever sees an instance without its greetings
+  warmups: [
+    {
+      name: 'load-greetings',
+      timeoutMs: 5000,
+      run: async () => {
+        await new Promise((resolve) => setTimeout(resolve, Number(args['warmup-ms']))); // stands for a database read
+        greetings = ['hello', 'hallo', 'bonjour', 'ni hao'];
+      },
+    },
+  ],
+  logger,
+});
+
+app.get('/hello', async () => ({
+  greeting: greetings[Math.floor(Math.random() * greetings.length)],
+  pid: process.pid,
+}));
+
+// Slow work, to watch a drain wait for it: /work?ms=1500
+app.get('/work', async (request) => {
+  const ms = Math.min(Number(request.query.ms ?? 100), 60_000);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return { workedMs: ms, pid: process.pid };
+});
+
+app.post('/orders', async (request, reply) => {
+  reply.code(201);
+  return { accepted: request.body ?? null, pid: process.pid };
+});
+
+try {
+  const { port } = await provider.listen({ port: Number(args.port), host: args.host });
+  logger.info(
+    { port, adminPort: provider.adminAddress?.port, pid: process.pid },
+    `listening on http://${args.host}:${port}`,
+  );
+} catch (error) {
+  // a drain (SIGTERM) during start-up ends the start: the drain itself still runs to the end
+  if (error.code !== 'LOSSLESS_ERR_START_ABORTED') {
+    logger.error({ err: error.message, code: error.code }, 'start-up failed: not registered, not ready');
+    process.exitCode = 1;
+  }
+}
