@@ -329,3 +329,39 @@ describe('docs/concepts.md', () => {
     expect(Object.values(METADATA_KEYS).filter((key) => !concepts.includes(`\`${key}\``))).toEqual([]);
   });
 });
+
+/** Every property of an interface, as dotted paths, descending into inline object types. */
+function inlineOptionPaths(path: string, root: string): string[] {
+  const declaration = interfacesOf(parse(path)).get(root);
+  if (declaration === undefined) throw new Error(`interface ${root} not found in ${path}`);
+  const out: string[] = [];
+  const walk = (members: ts.NodeArray<ts.TypeElement>, prefix: string): void => {
+    for (const member of members) {
+      if (!ts.isPropertySignature(member) || member.name === undefined) continue;
+      const key = `${prefix}${member.name.getText()}`;
+      // an inline object type is documented through its leaves
+      if (member.type !== undefined && ts.isTypeLiteralNode(member.type)) walk(member.type.members, `${key}.`);
+      else out.push(key);
+    }
+  };
+  walk(declaration.members, '');
+  return out;
+}
+
+describe('docs/client.md and docs/nacos.md', () => {
+  it('has a row for every ClientOptions property (test hooks under `clock` aside)', () => {
+    const documented = new Set(keys(tableRows(read('docs/client.md'))));
+    const missing = inlineOptionPaths('packages/client/src/client.ts', 'ClientOptions').filter(
+      (path) => !path.startsWith('clock.') && !documented.has(path),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('has a row for every NacosRegistryOptions property', () => {
+    const documented = new Set(keys(tableRows(read('docs/nacos.md'))));
+    const missing = inlineOptionPaths('packages/nacos/src/options.ts', 'NacosRegistryOptions').filter(
+      (path) => !documented.has(path),
+    );
+    expect(missing).toEqual([]);
+  });
+});
