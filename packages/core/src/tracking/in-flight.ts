@@ -103,14 +103,14 @@ export class InFlightTracker {
       this.arrivedWhileMarking++;
       markResponse(res, this.#marker);
     }
-    res.once('close', this.#onClose);
+    // 'close' fires once per response: on() spares once()'s wrapper and removal on every request
+    res.on('close', this.#onClose);
   };
 
   // One function shared by all responses: `this` is the response that closed.
   readonly #onClose = ((tracker: InFlightTracker) =>
     function onResponseClose(this: ServerResponse): void {
-      tracker.#active.delete(this);
-      if (tracker.#active.size === 0 && tracker.onIdle !== undefined) tracker.onIdle();
+      if (tracker.#active.delete(this) && tracker.#active.size === 0 && tracker.onIdle !== undefined) tracker.onIdle();
     })(this);
 }
 
