@@ -75,7 +75,10 @@ for (const spec of args.runs.split(',')) {
   ).catch((error) => {
     if (error.code !== 1) throw error; // 1: lossless lost requests; the report says how many
   });
-  const report = JSON.parse(await readFile(json, 'utf8'));
+  const text = await readFile(json, 'utf8').catch(() => {
+    throw new Error(`the ${mode} / ${client} run wrote no report (the demo failed; run it alone to see why)`);
+  });
+  const report = JSON.parse(text);
   await rm(dir, { recursive: true, force: true });
   reports.push(report);
   console.error(`  ${report.failures.total} failures of ${report.requests}`);

@@ -160,12 +160,15 @@ const tick = setInterval(() => {
     i++;
   }
 }, 1);
-const report = (message) => {
-  if (process.connected) process.send?.(message);
+const report = (message, done) => {
+  if (process.connected) process.send?.(message, done);
+  else done?.();
 };
 const progress = setInterval(() => report({ type: 'progress', sent, pending, counts }), 250);
-// the demo went away: stop at once
-process.on('disconnect', () => process.exit(0));
+// the demo went away: stop at once (unless this process is the one finishing)
+process.on('disconnect', () => {
+  if (!stopping) process.exit(0);
+});
 
 async function finish() {
   if (stopping) return;
@@ -174,20 +177,25 @@ async function finish() {
   const deadline = Date.now() + timeoutMs + 1000;
   while (pending > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   clearInterval(progress);
-  report({
-    type: 'result',
-    startedAt: started,
-    intended,
-    latency,
-    outcome,
-    counts,
-    sent,
-    unfinished: pending,
-    examples: [...examples].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n} × ${text}`),
-  });
   await client.close().catch(() => {});
-  process.disconnect?.();
-  setTimeout(() => process.exit(0), 100).unref();
+  // exit only once the (large) result has been written to the channel
+  report(
+    {
+      type: 'result',
+      startedAt: started,
+      intended,
+      latency,
+      outcome,
+      counts,
+      sent,
+      unfinished: pending,
+      examples: [...examples].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n} × ${text}`),
+    },
+    () => {
+      process.disconnect?.();
+      process.exit(0);
+    },
+  );
 }
 
 process.on('message', (message) => {
