@@ -107,7 +107,7 @@ const table = [
   `Command: \`${command}\` (the same load for every run: ${rate} req/s open loop, seed ${args.seed}, 3 providers, ${args.restarts} restarts, quiet window ${quiet} ms, fixed sleep ${args['sleep-ms']} ms, grace period ${args['grace-seconds']} s).`,
   `Machine: ${machine}. Registry: the embedded file registry.`,
   '',
-  '| provider mode / client | requests | failures | p99 ms rollout / steady | mean drain ms | drain beyond longest in flight + quiet window, ms (mean, max) | killed at grace | rollout s |',
+  '| provider mode / client | requests | failures | p99 ms rollout / steady | mean drain ms | drain beyond the longest request in flight + quiet window, ms (mean, max) | killed at grace | rollout s |',
   '|---|---|---|---|---|---|---|---|',
   ...rows.map(
     (x) =>
@@ -115,8 +115,11 @@ const table = [
   ),
   '',
   'Latency is measured from each request\'s intended send time (open loop), so stalls count. "Drain beyond" is',
-  'the drain time (SIGTERM to exit) minus the quiet window minus the age of the longest request in flight at',
-  'SIGTERM; negative when that request was almost done. ![failures and p99 latency over time](rollout.svg)',
+  'the drain time (SIGTERM to process exit, as the orchestrator sees it) minus the quiet window minus what was',
+  'left of the longest request in flight at SIGTERM; negative when the two overlapped (the drain waits for the',
+  'longer of them, not their sum); naive modes do not wait at all.',
+  '',
+  '![failures and p99 latency over time](rollout.svg)',
 ].join('\n');
 
 const docPath = join(args.out, 'benchmarks.md');

@@ -227,6 +227,7 @@ try {
       sigtermAt,
       drainMs: exit.at - sigtermAt,
       longestInFlightMs: ev.sigterm?.longestInFlightMs ?? 0,
+      longestRemainingMs: ev.sigterm?.longestRemainingMs ?? 0,
       inFlightAtSigterm: ev.sigterm?.inFlight ?? 0,
       arrivedAfterSigterm: ev.exit?.arrivedAfterSigterm ?? null,
       exitCode: exit.code ?? 'SIGKILL (grace period over)',

@@ -43,7 +43,15 @@ let arrivedBefore = 0;
 const onSigtermMeasure = () => {
   sigtermAt = Date.now();
   arrivedBefore = tracker.total;
-  emit('sigterm', { inFlight: tracker.size, longestInFlightMs: Math.round(tracker.oldestAgeMs()) });
+  // the demo's requests say how long they take (?ms=N): what is left of the longest one
+  const remaining = tracker
+    .snapshot()
+    .map((r) => Number(new URL(r.url, 'http://x').searchParams.get('ms') ?? 0) - r.ageMs);
+  emit('sigterm', {
+    inFlight: tracker.size,
+    longestInFlightMs: Math.round(tracker.oldestAgeMs()),
+    longestRemainingMs: Math.round(Math.max(0, ...remaining)),
+  });
 };
 const reportExit = (extra = {}) =>
   emit('exit', { arrivedAfterSigterm: tracker.total - arrivedBefore, drainMs: Date.now() - sigtermAt, ...extra });
