@@ -115,7 +115,7 @@ const table = [
   ),
   '',
   'Latency is measured from each request\'s intended send time (open loop), so stalls count. "Drain beyond" is',
-  'the drain time (SIGTERM to process exit, as the orchestrator sees it) minus the quiet window minus what was',
+  'the drain time (from SIGTERM to the exit call, measured in the provider) minus the quiet window minus what was',
   'left of the longest request in flight at SIGTERM; negative when the two overlapped (the drain waits for the',
   'longer of them, not their sum); naive modes do not wait at all.',
   '',

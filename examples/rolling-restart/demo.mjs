@@ -230,6 +230,8 @@ try {
       longestRemainingMs: ev.sigterm?.longestRemainingMs ?? 0,
       inFlightAtSigterm: ev.sigterm?.inFlight ?? 0,
       arrivedAfterSigterm: ev.exit?.arrivedAfterSigterm ?? null,
+      // the provider's own time from SIGTERM to calling exit (without process teardown)
+      drainMsInProcess: ev.exit?.drainMs ?? null,
       exitCode: exit.code ?? 'SIGKILL (grace period over)',
     });
     log(
