@@ -153,7 +153,7 @@ describe('Nacos with auth on', () => {
   let secured: RunningNacos;
   beforeAll(async () => {
     secured = await startNacos({ auth: { username: 'lossless', password: 'right-password' } });
-  }, 60_000);
+  }, 90_000);
   afterAll(async () => {
     await secured?.stop();
   });

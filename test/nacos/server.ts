@@ -81,6 +81,8 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
     ...(options.auth
       ? {
           RNACOS_ENABLE_OPEN_API_AUTH: 'true',
+          // the wait below polls the login: rnacos' default limit (100 a minute) would lock it out
+          RNACOS_API_LOGIN_ONE_MINUTE_LIMIT: '100000',
           RNACOS_INIT_ADMIN_USERNAME: options.auth.username,
           RNACOS_INIT_ADMIN_PASSWORD: options.auth.password,
         }
@@ -104,8 +106,9 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
       ),
     );
     await Promise.race([waitHttp(addr, 20_000, () => output), exited]);
-    // rnacos creates its first user a moment after it answers (once its raft node leads)
-    if (options.auth) await Promise.race([waitLogin(addr, options.auth, 30_000), exited]);
+    // rnacos creates its first user a moment after it answers, once its raft node leads (else it
+    // tries once more 10 s later): wait for a working login
+    if (options.auth) await Promise.race([waitLogin(addr, options.auth, 25_000), exited]);
     child.removeAllListeners('exit');
   };
   const halt = async (): Promise<void> => {
@@ -116,7 +119,17 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
     c.kill('SIGKILL');
     await gone;
   };
-  await launch();
+  try {
+    await launch();
+  } catch (first) {
+    // rnacos sometimes misses its first user (no raft leader in time): one fresh start
+    await halt();
+    await rm(join(dir, 'data'), { recursive: true, force: true });
+    await rm(join(dir, 'db'), { recursive: true, force: true });
+    await launch().catch((second: Error) => {
+      throw new Error(`${second.message} (after a first failure: ${(first as Error).message})`);
+    });
+  }
   return {
     addr,
     source: 'rnacos',
@@ -156,7 +169,7 @@ async function waitLogin(addr: string, auth: { username: string; password: strin
     if (res?.status === 200) return;
     if (Date.now() > deadline)
       throw new Error(`Nacos at ${addr} did not accept its admin login within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
