@@ -16,19 +16,17 @@
 //
 // Prints a table; with --json also writes the numbers and the machine. Exits 1 when a request failed.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createClient } from '@lossless/client';
 import { Agent, Pool, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import { exposeGc, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 const SERVICE_URL = 'http://bench-service/';
@@ -376,8 +374,8 @@ if (args.json !== undefined) {
     argv: process.argv,
     cwd: process.cwd(),
     node: process.version,
-    undici: undiciVersion(),
-    commit: gitCommit(),
+    undici: versionOf('undici'),
+    commit: gitCommit(['client', 'core']),
     platform: `${process.platform} ${process.arch}`,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
@@ -393,34 +391,6 @@ process.exit(totalErrors > 0 ? 1 : 0);
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-function quantile(sorted, q) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function fmt(n, digits) {
-  return Number.isFinite(n) ? n.toFixed(digits) : '-';
-}
-
-function pct(ratio) {
-  if (!Number.isFinite(ratio)) return '-';
-  const d = (ratio - 1) * 100;
-  return `${ratio.toFixed(3)} (${d >= 0 ? '+' : ''}${d.toFixed(1)} %)`;
-}
-
-function render(rows) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
 
 function intArg(name, raw, min, max) {
   const n = numArg(name, raw, min, max);
@@ -438,34 +408,4 @@ function fail(message) {
   console.error(message);
   killServer();
   process.exit(2);
-}
-
-/** global.gc without --expose-gc, to collect between rounds so one client does not pay for another's garbage. */
-function exposeGc() {
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc');
-  } catch {
-    return undefined;
-  }
-}
-
-function undiciVersion() {
-  try {
-    return createRequire(import.meta.url)('undici/package.json').version;
-  } catch {
-    return undefined;
-  }
-}
-
-function gitCommit() {
-  try {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const git = { cwd: root, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] };
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], git).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages/client', 'packages/core'], git).trim();
-    return dirty === '' ? commit : `${commit} (packages/client or packages/core modified)`;
-  } catch {
-    return undefined;
-  }
 }

@@ -36,18 +36,16 @@
 // Exits 1 when a request failed or a lossless tracker did not see the requests, 0 otherwise (also
 // when the target is missed: the ratios are a measurement, not a test).
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Pool } from 'undici';
+import { exposeGc, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./provider-server.mjs', import.meta.url));
 const MAX_SAMPLES_PER_ROUND = 2_000_000;
@@ -547,7 +545,7 @@ if (args.json !== undefined) {
     cwd: process.cwd(),
     node: process.version,
     versions: { undici: versionOf('undici'), express: versionOf('express'), fastify: versionOf('fastify') },
-    commit: gitCommit(),
+    commit: gitCommit(['core', 'express', 'fastify']),
     platform: `${process.platform} ${process.arch}`,
     cpu: cpuModel,
     cores,
@@ -584,34 +582,6 @@ process.exit(totalErrors > 0 || untracked.length > 0 ? 1 : 0);
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-function quantile(sorted, q) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function fmt(n, digits) {
-  return Number.isFinite(n) ? n.toFixed(digits) : '-';
-}
-
-function pct(ratio) {
-  if (!Number.isFinite(ratio)) return '-';
-  const d = (ratio - 1) * 100;
-  return `${ratio.toFixed(3)} (${d >= 0 ? '+' : ''}${d.toFixed(1)} %)`;
-}
-
-function render(rows) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
-
 function intArg(name, raw, min, max) {
   const n = numArg(name, raw, min, max);
   if (!Number.isInteger(n)) fail(`--${name}: expected an integer, got ${raw}`);
@@ -630,16 +600,6 @@ function fail(message) {
   process.exit(2);
 }
 
-/** global.gc without --expose-gc, to collect between measurements so one variant does not pay for another's garbage. */
-function exposeGc() {
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc');
-  } catch {
-    return undefined;
-  }
-}
-
 /** CPU time the whole machine spent busy (all cores, steal included), in ms; NaN where /proc/stat does not exist. */
 function machineBusyMs() {
   try {
@@ -649,29 +609,5 @@ function machineBusyMs() {
     return (user + nice + system + irq + softirq + (steal ?? 0)) * 10;
   } catch {
     return Number.NaN;
-  }
-}
-
-function versionOf(name) {
-  try {
-    return createRequire(import.meta.url)(`${name}/package.json`).version;
-  } catch {
-    return undefined;
-  }
-}
-
-function gitCommit() {
-  try {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const git = { cwd: root, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] };
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], git).trim();
-    const dirty = execFileSync(
-      'git',
-      ['status', '--porcelain', '--', 'packages/core', 'packages/express', 'packages/fastify'],
-      git,
-    ).trim();
-    return dirty === '' ? commit : `${commit} (packages/core, express or fastify modified)`;
-  } catch {
-    return undefined;
   }
 }
