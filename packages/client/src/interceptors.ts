@@ -179,6 +179,7 @@ export function breaker(breakers: Breakers, markerHeader: string): Interceptor {
               },
               onBodySent: (chunk: unknown) => legacy.onBodySent?.(chunk),
               onHeaders: (s: number, raw: Buffer[], resume: () => void, text: string) => {
+                breakers.answered(origin);
                 status = s;
                 marked = hasHeader(raw, markerHeader);
                 return legacy.onHeaders?.(s, raw, resume, text) ?? true;
@@ -190,7 +191,9 @@ export function breaker(breakers: Breakers, markerHeader: string): Interceptor {
                 if (status >= 500 && !(status === 503 && marked)) reject(new Error(`HTTP ${status}`));
                 else resolve();
               },
-              onError: (error: Error) => {
+              onError: (error: Error & { code?: string }) => {
+                // a circuit that must open opens before the error is passed on (and retried)
+                breakers.failed(origin, error.code);
                 legacy.onError?.(error);
                 reject(error);
               },

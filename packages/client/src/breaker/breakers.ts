@@ -16,9 +16,28 @@ export interface BreakerOptions {
 
 type Attempt = () => Promise<unknown>;
 
+/**
+ * Connection failures in a row (refused, reset, unreachable, connect timeout) that open the circuit at
+ * once: the instance is gone (a crashed process), and the failure share alone would wait until the
+ * failures outnumber the successes still in the rolling window, while every request sent there needs
+ * a retry. Envoy's outlier detection ejects after 5 consecutive local-origin failures too.
+ */
+const CONNECTION_FAILURES_TO_OPEN = 5;
+const CONNECTION_FAILURES = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'UND_ERR_SOCKET',
+  'EPIPE',
+]);
+
 export class Breakers {
   readonly #options: BreakerOptions;
   readonly #byOrigin = new Map<string, CircuitBreaker<[Attempt], unknown>>();
+  /** Connection failures in a row, per origin. */
+  readonly #connectionFailures = new Map<string, number>();
 
   constructor(options: BreakerOptions) {
     this.#options = options;
@@ -47,6 +66,23 @@ export class Breakers {
     return breaker;
   }
 
+  /** An attempt on `origin` failed: counts connection failures in a row, and opens the circuit after enough. */
+  failed(origin: string, code: string | undefined): void {
+    if (code === undefined || !CONNECTION_FAILURES.has(code)) return;
+    const inARow = (this.#connectionFailures.get(origin) ?? 0) + 1;
+    if (inARow < CONNECTION_FAILURES_TO_OPEN) {
+      this.#connectionFailures.set(origin, inARow);
+      return;
+    }
+    this.#connectionFailures.delete(origin);
+    this.#byOrigin.get(origin)?.open();
+  }
+
+  /** `origin` answered: its connection failures are no longer in a row. */
+  answered(origin: string): void {
+    if (this.#connectionFailures.size > 0) this.#connectionFailures.delete(origin);
+  }
+
   /** True when `origin` must not get traffic now: open and not yet due for its half-open probe. */
   isOpen(origin: string): boolean {
     const breaker = this.#byOrigin.get(origin);
@@ -62,5 +98,6 @@ export class Breakers {
   shutdown(): void {
     for (const breaker of this.#byOrigin.values()) breaker.shutdown();
     this.#byOrigin.clear();
+    this.#connectionFailures.clear();
   }
 }

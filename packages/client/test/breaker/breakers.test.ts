@@ -143,6 +143,29 @@ describe('Breakers (fake timers)', () => {
     await expect(b.of('http://10.0.0.2:8080').fire(succeeding)).resolves.toBe('ok');
     expect(b.of(ORIGIN)).toBe(b.of(ORIGIN));
   });
+
+  it('opens after 5 connection failures in a row, however many successes the window holds', async () => {
+    const b = setup(4);
+    for (let i = 0; i < 100; i++) await fire(b, succeeding);
+    for (let i = 1; i <= 4; i++) {
+      b.failed(ORIGIN, i % 2 === 0 ? 'ECONNRESET' : 'ECONNREFUSED');
+      expect(b.state(ORIGIN), `after ${i} connection failures`).toBe('closed');
+    }
+    b.failed(ORIGIN, 'ECONNREFUSED');
+    expect(b.state(ORIGIN)).toBe('open');
+    vi.advanceTimersByTime(1000);
+    expect(b.state(ORIGIN)).toBe('half-open');
+  });
+
+  it('counts only connection failures, and an answer breaks the row', async () => {
+    const b = setup(4);
+    for (let i = 0; i < 100; i++) await fire(b, succeeding);
+    for (let i = 0; i < 4; i++) b.failed(ORIGIN, 'ECONNREFUSED');
+    b.answered(ORIGIN);
+    for (let i = 0; i < 4; i++) b.failed(ORIGIN, 'ECONNREFUSED');
+    for (let i = 0; i < 10; i++) b.failed(ORIGIN, i % 2 === 0 ? undefined : 'LOSSLESS_ERR_TIMEOUT');
+    expect(b.state(ORIGIN)).toBe('closed');
+  });
 });
 
 describe('circuits through createClient and real servers', () => {
