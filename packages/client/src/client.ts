@@ -14,6 +14,7 @@ import {
   silentLogger,
 } from '@lossless/core';
 import { Agent, type Dispatcher, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import { effectiveWeights } from './balancing/warmup.js';
 import { Breakers } from './breaker/breakers.js';
 import { type ServiceState, ServiceTable } from './discovery/table.js';
 import { balance, breaker, retry } from './interceptors.js';
@@ -94,33 +95,55 @@ export interface LosslessClient {
   readonly refreshCount: (name: string) => number;
   /** Circuit state of an instance origin (`http://ip:port`). */
   readonly circuit: (origin: string) => 'closed' | 'open' | 'half-open';
+  /**
+   * The instances in rotation now, with their warm-up weights, requests in flight and circuit state:
+   * of one service, or of every service used so far. Reads no registry (metrics call it on scrape).
+   */
+  readonly instances: (service?: string) => InstanceView[];
   /** Stops subscriptions and closes idle connections, letting requests under way finish. */
   readonly close: () => Promise<void>;
   /** Like close(), but aborts requests under way. */
   readonly destroy: () => Promise<void>;
 }
 
+export interface InstanceView {
+  readonly service: string;
+  readonly instance: string;
+  readonly origin: string;
+  /** Its registry weight. */
+  readonly weight: number;
+  /** Registry weight times warm-up factor: what the balancer uses now. */
+  readonly effectiveWeight: number;
+  readonly inFlight: number;
+  readonly circuit: 'closed' | 'open' | 'half-open';
+}
+
 export function createClient(options: ClientOptions): LosslessClient {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError('options', options, 'expected an object');
   const logger = options.logger ?? silentLogger;
+  if (!LOG_LEVELS.every((level) => typeof (logger as unknown as Record<string, unknown>)[level] === 'function'))
+    throw new InvalidOptionError('logger', logger, 'expected a pino-compatible logger (debug, info, warn, error)');
+  const schemes = options.registrySchemes ?? {};
+  if (
+    typeof schemes !== 'object' ||
+    Array.isArray(schemes) ||
+    Object.values(schemes).some((f) => typeof f !== 'function')
+  )
+    throw new InvalidOptionError('registrySchemes', schemes, 'expected an object of factory functions');
   const ownsRegistry = typeof options.registry === 'string';
   const registry =
-    typeof options.registry === 'string'
-      ? registryFromUrl(options.registry, { logger, schemes: options.registrySchemes ?? {} })
-      : options.registry;
-  if (typeof registry?.subscribe !== 'function')
+    typeof options.registry === 'string' ? registryFromUrl(options.registry, { logger, schemes }) : options.registry;
+  if (typeof registry?.subscribe !== 'function' || typeof registry.list !== 'function')
     throw new InvalidOptionError('registry', options.registry, 'expected a registry URL or a Registry');
 
-  const markerHeader = (options.markerHeader ?? DEFAULT_MARKER_HEADER).toLowerCase();
-  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(markerHeader))
-    throw new InvalidOptionError('markerHeader', options.markerHeader, 'expected an HTTP header name');
-  const w = options.warmup ?? {};
+  const markerHeader = headerName('markerHeader', options.markerHeader, DEFAULT_MARKER_HEADER);
+  const w = group('warmup', options.warmup);
   const windowMs = num('warmup.windowMs', w.windowMs, 60_000, 0);
   const floor = num('warmup.floor', w.floor, 0.1, 0, 1);
   if (floor === 0) throw new InvalidOptionError('warmup.floor', floor, 'expected a share in (0, 1]');
   const aggression = num('warmup.aggression', w.aggression, 1, 0.01, 100);
-  const r = options.retry ?? {};
+  const r = group('retry', options.retry);
   const attempts = num('retry.attempts', r.attempts, 3, 1, 10);
   if (!Number.isInteger(attempts))
     throw new InvalidOptionError('retry.attempts', attempts, 'expected an integer in 1..10');
@@ -128,16 +151,30 @@ export function createClient(options: ClientOptions): LosslessClient {
   const budgetBurst = num('retry.budgetBurst', r.budgetBurst, 10, 0, 1_000_000);
   const minDelayMs = num('retry.minDelayMs', r.minDelayMs, 10, 0, 60_000);
   const maxDelayMs = num('retry.maxDelayMs', r.maxDelayMs, 250, minDelayMs, 60_000);
-  const idempotencyHeader = (r.idempotencyHeader ?? 'idempotency-key').toLowerCase();
-  const b = options.breaker ?? {};
+  const idempotencyHeader = headerName('retry.idempotencyHeader', r.idempotencyHeader, 'idempotency-key');
+  const b = group('breaker', options.breaker);
   const timeoutMs = num('timeoutMs', options.timeoutMs, 30_000, 0, 86_400_000);
   const keepAliveTimeoutMs = num('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 4000, 1, 600_000);
   const refreshIntervalMs = num('refreshIntervalMs', options.refreshIntervalMs, 100, 0, 60_000);
-  const services = options.services === undefined ? undefined : new Set(options.services.map((s) => s.toLowerCase()));
+  const serviceList = options.services ?? undefined;
+  if (
+    serviceList !== undefined &&
+    (!Array.isArray(serviceList) || [...serviceList].some((s) => typeof s !== 'string' || s.trim() === ''))
+  )
+    throw new InvalidOptionError('services', serviceList, 'expected an array of host names');
+  const services = serviceList === undefined ? undefined : new Set(serviceList.map((s) => s.toLowerCase()));
+  const connections = options.connections ?? undefined;
+  if (connections !== undefined && !(Number.isSafeInteger(connections) && connections >= 1))
+    throw new InvalidOptionError('connections', connections, 'expected an integer >= 1');
 
-  const now = options.clock?.now ?? performance.now.bind(performance);
-  const wallNow = options.clock?.wallNow ?? Date.now;
-  const random = options.clock?.random ?? Math.random;
+  const clock = group('clock', options.clock);
+  for (const key of ['now', 'wallNow', 'random'] as const) {
+    if (typeof (clock[key] ?? Math.random) !== 'function')
+      throw new InvalidOptionError(`clock.${key}`, clock[key], 'expected a function');
+  }
+  const now = clock.now ?? performance.now.bind(performance);
+  const wallNow = clock.wallNow ?? Date.now;
+  const random = clock.random ?? Math.random;
 
   const table = new ServiceTable({ registry, logger, now, refreshIntervalMs });
   const breakers = new Breakers({
@@ -159,7 +196,7 @@ export function createClient(options: ClientOptions): LosslessClient {
 
   const agent = new Agent({
     keepAliveTimeout: keepAliveTimeoutMs,
-    ...(options.connections !== undefined ? { connections: options.connections } : {}),
+    ...(connections !== undefined ? { connections } : {}),
   });
   const dispatcher = agent.compose(
     breaker(breakers, markerHeader),
@@ -200,6 +237,25 @@ export function createClient(options: ClientOptions): LosslessClient {
     service: (name) => table.get(name),
     refreshCount: (name) => table.refreshCount(name),
     circuit: (origin) => breakers.state(origin),
+    instances: (service) => {
+      const out: InstanceView[] = [];
+      for (const name of service === undefined ? table.services() : [service]) {
+        const endpoints = table.get(name).endpoints;
+        const effective = effectiveWeights(endpoints, now(), wallNow(), windowMs, { floor, aggression });
+        endpoints.forEach((e, i) => {
+          out.push({
+            service: name,
+            instance: e.instance.id,
+            origin: e.origin,
+            weight: e.instance.weight,
+            effectiveWeight: effective[i] as number,
+            inFlight: e.inFlight,
+            circuit: breakers.state(e.origin),
+          });
+        });
+      }
+      return out;
+    },
     close: () => shutdown(false),
     destroy: () => shutdown(true),
   };
@@ -217,6 +273,24 @@ export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | 
   if (services !== undefined) return services.has(host) ? host : undefined;
   if (url.port !== '' || host === 'localhost' || isIP(host.replace(/^\[|\]$/g, '')) !== 0) return undefined;
   return host;
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
+
+/** An option group (`warmup`, `retry`, ...): unset means every default; anything but an object is refused. */
+function group<T extends object>(name: string, value: T | undefined): T | Record<string, never> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new InvalidOptionError(name, value, 'expected an object');
+  return value;
+}
+
+/** An HTTP header name, lower-cased as undici reports them. */
+function headerName(name: string, value: unknown, fallback: string): string {
+  const header = value ?? fallback;
+  if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))
+    throw new InvalidOptionError(name, value, 'expected an HTTP header name');
+  return header.toLowerCase();
 }
 
 function num(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {

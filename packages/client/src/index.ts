@@ -3,11 +3,27 @@
 
 export type { Candidate } from './balancing/picker.js';
 export { pickWeightedP2C } from './balancing/picker.js';
-export type { AgeFacts, WarmupCurve } from './balancing/warmup.js';
-export { CLOCK_SKEW_TOLERANCE_MS, instanceAge, MAX_PROPAGATION_MS, warmupFactor } from './balancing/warmup.js';
+export type { AgeFacts, WarmupCurve, WarmupSubject } from './balancing/warmup.js';
+export {
+  CLOCK_SKEW_TOLERANCE_MS,
+  effectiveWeights,
+  instanceAge,
+  MAX_PROPAGATION_MS,
+  warmupFactor,
+} from './balancing/warmup.js';
 export type { BreakerOptions } from './breaker/breakers.js';
 export { Breakers } from './breaker/breakers.js';
-export type { ClientOptions, LosslessClient } from './client.js';
+export type {
+  CircuitEvent,
+  EjectEvent,
+  MarkerEvent,
+  PickEvent,
+  RefreshEvent,
+  RegistryErrorEvent,
+  RetryEvent,
+} from './channels.js';
+export { CLIENT_CHANNELS } from './channels.js';
+export type { ClientOptions, InstanceView, LosslessClient } from './client.js';
 export { createClient, serviceOfOrigin } from './client.js';
 export type { Endpoint, ServiceState, TableOptions } from './discovery/table.js';
 export { ServiceTable } from './discovery/table.js';

@@ -11,8 +11,9 @@
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import { pickWeightedP2C } from './balancing/picker.js';
-import { instanceAge, type WarmupCurve, warmupFactor } from './balancing/warmup.js';
+import { effectiveWeights, type WarmupCurve } from './balancing/warmup.js';
 import type { Breakers } from './breaker/breakers.js';
+import { markerChannel, pickChannel, retryChannel } from './channels.js';
 import type { Endpoint, ServiceTable } from './discovery/table.js';
 import {
   AllCircuitsOpenError,
@@ -79,32 +80,19 @@ function route(
   const endpoints = deps.table.get(service).endpoints;
   const ctx = opts[kAttempt];
   const candidates: Endpoint[] = [];
-  const weights: { weight: number; inFlight: number }[] = [];
-  const ages: number[] = [];
   let openCircuits = 0;
-  const now = deps.now();
-  const wallNow = deps.wallNow();
-  let allNew = true;
   for (const e of endpoints) {
     if (ctx?.excluded.has(e.key)) continue;
     if (deps.breakers?.isOpen(e.origin)) {
       openCircuits++;
       continue;
     }
-    const age = instanceAge(e, now, wallNow);
-    if (age >= (e.warmupMs ?? deps.defaultWarmupMs)) allNew = false;
     candidates.push(e);
-    ages.push(age);
-    weights.push({ weight: e.instance.weight, inFlight: e.inFlight });
   }
-  // Warm-up only shifts traffic toward warm instances: when every candidate is new, none ramps.
-  if (!allNew) {
-    for (let i = 0; i < candidates.length; i++) {
-      const e = candidates[i] as Endpoint;
-      (weights[i] as { weight: number }).weight =
-        e.instance.weight * warmupFactor(ages[i] as number, e.warmupMs ?? deps.defaultWarmupMs, deps.curve);
-    }
-  }
+  const effective = effectiveWeights(candidates, deps.now(), deps.wallNow(), deps.defaultWarmupMs, deps.curve);
+  const weights: { weight: number; inFlight: number }[] = [];
+  for (let i = 0; i < candidates.length; i++)
+    weights.push({ weight: effective[i] as number, inFlight: (candidates[i] as Endpoint).inFlight });
   const index = pickWeightedP2C(weights, deps.random);
   if (index < 0) {
     const error =
@@ -120,6 +108,18 @@ function route(
   const endpoint = candidates[index] as Endpoint;
   ctx?.tried.push(endpoint.instance.id);
   ctx?.excluded.add(endpoint.key);
+  if (pickChannel.hasSubscribers) {
+    const weight = (weights[index] as { weight: number }).weight;
+    pickChannel.publish({
+      service,
+      instance: endpoint.instance.id,
+      origin: endpoint.origin,
+      weight,
+      warmupFactor: endpoint.instance.weight > 0 ? weight / endpoint.instance.weight : 1,
+      inFlight: endpoint.inFlight,
+      attempt: ctx?.tried.length ?? 1,
+    });
+  }
   endpoint.inFlight++;
   let released = false;
   const release = (): void => {
@@ -136,7 +136,11 @@ function route(
     },
     onBodySent: (chunk: unknown) => legacy.onBodySent?.(chunk),
     onHeaders: (status: number, raw: Buffer[], resume: () => void, text: string) => {
-      if (hasHeader(raw, marker)) deps.table.eject(service, endpoint.key);
+      if (hasHeader(raw, marker)) {
+        if (markerChannel.hasSubscribers)
+          markerChannel.publish({ service, instance: endpoint.instance.id, origin: endpoint.origin, status });
+        deps.table.eject(service, endpoint.key, endpoint.origin);
+      }
       return legacy.onHeaders?.(status, raw, resume, text) ?? true;
     },
     onData: (chunk: Buffer) => legacy.onData?.(chunk) ?? true,
@@ -306,7 +310,16 @@ class RetryRun {
       shouldRetry: ({ error }) => {
         const failure = error as AttemptFailure;
         if (failure.retryable !== true || this.#stopped()) return false;
-        if (failure.budgetTaken === true || this.#deps.budget.tryAcquire()) return true;
+        if (failure.budgetTaken === true || this.#deps.budget.tryAcquire()) {
+          if (retryChannel.hasSubscribers)
+            retryChannel.publish({
+              service: this.#ctx.service,
+              attempt: this.#attempts,
+              tried: [...this.#ctx.tried],
+              reason: (error as Error & { code?: string }).code ?? error.message,
+            });
+          return true;
+        }
         throw new RetryBudgetExhaustedError(this.#ctx.service, this.#ctx.tried, error);
       },
     }).then(

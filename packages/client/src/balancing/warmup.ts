@@ -49,3 +49,38 @@ export function instanceAge(facts: AgeFacts, now: number, wallNow: number): numb
   if (providerAge === undefined) return seenAge;
   return seenAge + Math.min(Math.max(providerAge - seenAge, 0), MAX_PROPAGATION_MS);
 }
+
+export interface WarmupSubject extends AgeFacts {
+  readonly instance: { readonly weight: number };
+  readonly warmupMs: number | undefined;
+}
+
+/**
+ * The weight each candidate gets now: its registry weight times its warm-up factor. Warm-up only
+ * shifts traffic toward warm instances, so when every candidate is new none ramps (full weights).
+ */
+export function effectiveWeights(
+  candidates: readonly WarmupSubject[],
+  now: number,
+  wallNow: number,
+  defaultWindowMs: number,
+  curve: WarmupCurve,
+): number[] {
+  const ages: number[] = [];
+  let allNew = true;
+  for (const c of candidates) {
+    const age = instanceAge(c, now, wallNow);
+    if (age >= (c.warmupMs ?? defaultWindowMs)) allNew = false;
+    ages.push(age);
+  }
+  const weights: number[] = [];
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i] as WarmupSubject;
+    weights.push(
+      allNew
+        ? c.instance.weight
+        : c.instance.weight * warmupFactor(ages[i] as number, c.warmupMs ?? defaultWindowMs, curve),
+    );
+  }
+  return weights;
+}

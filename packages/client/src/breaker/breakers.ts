@@ -2,6 +2,7 @@
 // rotation; after resetTimeoutMs opossum lets one probe through (half-open) and closes on success.
 
 import CircuitBreaker from 'opossum';
+import { circuitChannel } from '../channels.js';
 
 export interface BreakerOptions {
   /** Failure percentage over the rolling window that opens the circuit. Default 50. */
@@ -61,6 +62,9 @@ export class Breakers {
         enableSnapshots: false,
         name: origin,
       });
+      breaker.on('open', () => publishCircuit(origin, 'open'));
+      breaker.on('halfOpen', () => publishCircuit(origin, 'half-open'));
+      breaker.on('close', () => publishCircuit(origin, 'closed'));
       this.#byOrigin.set(origin, breaker);
     }
     return breaker;
@@ -100,4 +104,8 @@ export class Breakers {
     this.#byOrigin.clear();
     this.#connectionFailures.clear();
   }
+}
+
+function publishCircuit(origin: string, state: 'open' | 'half-open' | 'closed'): void {
+  if (circuitChannel.hasSubscribers) circuitChannel.publish({ origin, state });
 }

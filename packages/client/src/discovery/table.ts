@@ -3,6 +3,7 @@
 // each has in flight. A service is subscribed to on first use.
 
 import { type Instance, instanceProblem, type Logger, METADATA_KEYS, type Registry } from '@lossless/core';
+import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel } from '../channels.js';
 
 /** How long an ejected registration is remembered, in ms. */
 const EJECTION_MEMORY_MS = 10 * 60_000;
@@ -40,9 +41,9 @@ export interface TableOptions {
 }
 
 interface Entry extends ServiceState {
-  /** Every listed registration by id, usable or not (keeps firstSeen across updates). */
+  /** Every listed registration by address and id (`identityOf`), usable or not (keeps firstSeen across updates). */
   known: Map<string, Endpoint>;
-  /** Ejected instances: id -> the registration time that was ejected, and when. */
+  /** Ejected instances: address and id -> the registration time that was ejected, and when. */
   ejected: Map<string, { registeredAt: string; at: number }>;
   unsubscribe: () => void;
   lastListed: readonly Instance[];
@@ -53,6 +54,8 @@ interface Entry extends ServiceState {
   markReady: () => void;
   /** Ejections and refreshes triggered by markers, for the storm bound and for tests. */
   refreshes: number;
+  /** Why the next refresh happens (the latest request wins). */
+  refreshReason: RefreshEvent['reason'];
 }
 
 export class ServiceTable {
@@ -88,6 +91,7 @@ export class ServiceTable {
       refreshTimer: undefined,
       markReady,
       refreshes: 0,
+      refreshReason: 'api',
     };
     this.#entries.set(service, entry);
     entry.unsubscribe = this.#o.registry.subscribe(
@@ -100,26 +104,30 @@ export class ServiceTable {
 
   /**
    * Takes an instance out of rotation at once (it answered with the offline marker) and asks the
-   * registry again. It comes back only with a new registration.
+   * registry again. It comes back only with a new registration. `origin` tells apart registrations
+   * that share an id (a misconfigured fleet): only the one that answered is taken out.
    */
-  eject(service: string, key: string): void {
+  eject(service: string, key: string, origin?: string): void {
     const entry = this.#entries.get(service);
     if (entry === undefined) return;
-    const endpoint = entry.endpoints.find((e) => e.key === key);
+    const endpoint = entry.endpoints.find((e) => e.key === key && (origin === undefined || e.origin === origin));
     if (endpoint === undefined) return;
-    entry.ejected.set(endpoint.instance.id, {
+    entry.ejected.set(identityOf(endpoint.instance), {
       registeredAt: endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '',
       at: this.#o.now(),
     });
     entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
     this.#o.logger.debug({ service, instance: endpoint.instance.id }, 'instance ejected after an offline marker');
-    this.refresh(service);
+    if (ejectChannel.hasSubscribers)
+      ejectChannel.publish({ service, instance: endpoint.instance.id, origin: endpoint.origin, reason: 'marker' });
+    this.refresh(service, 'marker');
   }
 
   /** One registry read for the service, coalesced and at most one per refreshIntervalMs. */
-  refresh(service: string): void {
+  refresh(service: string, reason: RefreshEvent['reason'] = 'api'): void {
     const entry = this.#entries.get(service);
     if (entry === undefined || this.#closed) return;
+    entry.refreshReason = reason;
     if (entry.refreshing) {
       entry.refreshAgain = true;
       return;
@@ -129,7 +137,7 @@ export class ServiceTable {
     if (wait > 0) {
       entry.refreshTimer = setTimeout(() => {
         entry.refreshTimer = undefined;
-        this.refresh(service);
+        this.refresh(service, entry.refreshReason);
       }, wait);
       entry.refreshTimer.unref();
       return;
@@ -137,6 +145,7 @@ export class ServiceTable {
     entry.refreshing = true;
     entry.lastRefresh = this.#o.now();
     entry.refreshes++;
+    if (refreshChannel.hasSubscribers) refreshChannel.publish({ service, reason: entry.refreshReason });
     this.#o.registry
       .list(service)
       .then(
@@ -147,9 +156,14 @@ export class ServiceTable {
         entry.refreshing = false;
         if (entry.refreshAgain) {
           entry.refreshAgain = false;
-          this.refresh(service);
+          this.refresh(service, entry.refreshReason);
         }
       });
+  }
+
+  /** The services used so far. */
+  services(): string[] {
+    return [...this.#entries.keys()];
   }
 
   /** Registry reads triggered for `service` since it was first used (markers, suspicious empties). */
@@ -170,7 +184,7 @@ export class ServiceTable {
     // An empty answer after a non-empty one is believed only when the registry confirms it.
     if (instances.length === 0 && entry.lastListed.length > 0 && !confirmed) {
       this.#o.logger.debug({ service: entry.name }, 'empty instance list: asking the registry to confirm');
-      this.refresh(entry.name);
+      this.refresh(entry.name, 'empty-list');
       return;
     }
     entry.lastListed = instances;
@@ -188,7 +202,8 @@ export class ServiceTable {
         continue;
       }
       const registeredAt = instance.metadata[METADATA_KEYS.registeredAt];
-      const previous = entry.known.get(instance.id);
+      const identity = identityOf(instance);
+      const previous = entry.known.get(identity);
       const same = previous !== undefined && previous.instance.metadata[METADATA_KEYS.registeredAt] === registeredAt;
       const endpoint: Endpoint =
         same && previous !== undefined
@@ -205,11 +220,11 @@ export class ServiceTable {
             };
       // keep in-flight counts of the live object
       if (same && previous !== undefined) endpoint.inFlight = previous.inFlight;
-      known.set(instance.id, endpoint);
-      const ejected = entry.ejected.get(instance.id);
+      known.set(identity, endpoint);
+      const ejected = entry.ejected.get(identity);
       if (ejected !== undefined) {
         if (ejected.registeredAt === (registeredAt ?? '')) continue; // the registration that went offline
-        entry.ejected.delete(instance.id); // a new registration: back in rotation
+        entry.ejected.delete(identity); // a new registration: back in rotation
       }
       if (instance.enabled && instance.healthy && instance.weight > 0) usable.push(endpoint);
     }
@@ -218,7 +233,7 @@ export class ServiceTable {
     for (const [id, ejected] of entry.ejected) if (now - ejected.at > EJECTION_MEMORY_MS) entry.ejected.delete(id);
     // requests in flight hold the old Endpoint objects: move their counts over
     for (const e of entry.endpoints) {
-      const next = known.get(e.instance.id);
+      const next = known.get(identityOf(e.instance));
       if (next !== undefined && next !== e && next.key === e.key) next.inFlight = e.inFlight;
     }
     entry.known = known;
@@ -239,7 +254,16 @@ export class ServiceTable {
       entry.markReady();
     }
     this.#o.logger.warn({ service: entry.name, err: error }, 'registry read failed; keeping the last good list');
+    if (registryErrorChannel.hasSubscribers) registryErrorChannel.publish({ service: entry.name, error });
   }
+}
+
+/**
+ * What tells registrations apart: the address and the id. Ids alone can repeat across addresses (a
+ * fixed `instance.id` in a shared config), and then one marker would take out every one of them.
+ */
+function identityOf(instance: Instance): string {
+  return `${originOf(instance)}/${instance.id}`;
 }
 
 function originOf(instance: Instance): string {
