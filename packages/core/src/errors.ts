@@ -178,7 +178,8 @@ function describe(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    // a BigInt inside, a cycle, or an object with no toString (null prototype): describe without throwing
+    return Object.prototype.toString.call(value);
   }
 }
 

@@ -138,11 +138,23 @@ export interface ResolvedProviderOptions {
 
 export const DEFAULT_ADMIN_PORT = 9797;
 export const DEFAULT_MARKER_HEADER = 'x-lossless-offline';
+const ENV_KEYS = [
+  'LOSSLESS_REGISTRY',
+  'LOSSLESS_INSTANCE_IP',
+  'LOSSLESS_ADMIN_PORT',
+  'LOSSLESS_ADMIN_HOST',
+  'LOSSLESS_ADMIN_TOKEN',
+] as const;
 
 export function resolveProviderOptions(options: ProviderOptions): ResolvedProviderOptions {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError('options', options, 'expected an object');
   const env = options.env ?? process.env;
+  if (typeof env !== 'object') throw new InvalidOptionError('env', env, 'expected an object of strings');
+  for (const key of ENV_KEYS) {
+    if (env[key] !== undefined && typeof env[key] !== 'string')
+      throw new InvalidOptionError(key, key === 'LOSSLESS_ADMIN_TOKEN' ? '***' : env[key], 'expected a string');
+  }
   const service = options.service;
   if (typeof service !== 'string' || service.trim().length === 0 || service.length > 255)
     throw new InvalidOptionError('service', service, 'expected a non-empty service name of at most 255 characters');
@@ -150,8 +162,15 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   const registry = options.registry ?? nonEmpty(env.LOSSLESS_REGISTRY) ?? defaultRegistryUrl();
   if (typeof registry !== 'string' && !isRegistry(registry))
     throw new InvalidOptionError('registry', registry, 'expected a registry URL or an object implementing Registry');
+  const registrySchemes = options.registrySchemes ?? {};
+  if (
+    typeof registrySchemes !== 'object' ||
+    Array.isArray(registrySchemes) ||
+    Object.values(registrySchemes).some((factory) => typeof factory !== 'function')
+  )
+    throw new InvalidOptionError('registrySchemes', registrySchemes, 'expected an object of factory functions');
 
-  const instance = options.instance ?? {};
+  const instance = group('instance', options.instance);
   const ip = instance.ip ?? nonEmpty(env.LOSSLESS_INSTANCE_IP);
   if (ip !== undefined && (typeof ip !== 'string' || !isHost(ip)))
     throw new InvalidOptionError('instance.ip', ip, 'expected an IP address or host name');
@@ -172,7 +191,8 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   let admin: ResolvedProviderOptions['admin'] = false;
   if (options.admin !== false) {
     const a = options.admin ?? {};
-    if (typeof a !== 'object' || a === null) throw new InvalidOptionError('admin', a, 'expected an object or false');
+    if (typeof a !== 'object' || a === null || Array.isArray(a))
+      throw new InvalidOptionError('admin', a, 'expected an object or false');
     const port = a.port ?? envNumber(env, 'LOSSLESS_ADMIN_PORT') ?? DEFAULT_ADMIN_PORT;
     if (!(port === 0 || isPort(port)))
       throw new InvalidOptionError('admin.port', port, 'expected 0 or a port in 1..65535');
@@ -185,7 +205,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
     admin = { port, host, token };
   }
 
-  const d = options.drain ?? {};
+  const d = group('drain', options.drain);
   const drain: Required<DrainOptions> = {
     quietWindowMs: duration('drain.quietWindowMs', d.quietWindowMs, 1500),
     minDrainMs: duration('drain.minDrainMs', d.minDrainMs, 0),
@@ -208,7 +228,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
       `expected at least drain.minDrainMs (${drain.minDrainMs})`,
     );
 
-  const m = options.marker ?? {};
+  const m = group('marker', options.marker);
   const marker = { header: m.header ?? DEFAULT_MARKER_HEADER, value: m.value ?? 'draining' };
   if (typeof marker.header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(marker.header))
     throw new InvalidOptionError('marker.header', marker.header, 'expected an HTTP header name');
@@ -217,7 +237,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   if (typeof marker.value !== 'string' || marker.value.length === 0 || !/^[\t\x20-\x7e]+$/.test(marker.value))
     throw new InvalidOptionError('marker.value', marker.value, 'expected a non-empty printable ASCII value');
 
-  const r = options.registration ?? {};
+  const r = group('registration', options.registration);
   const registration: Required<RegistrationOptions> = {
     timeoutMs: duration('registration.timeoutMs', r.timeoutMs, 5000, true),
     retryMinDelayMs: duration('registration.retryMinDelayMs', r.retryMinDelayMs, 500, true),
@@ -235,10 +255,11 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   const warmupWindowMs = duration('warmupWindowMs', options.warmupWindowMs, 60_000);
   const warmupList = options.warmups ?? [];
   if (!Array.isArray(warmupList)) throw new InvalidOptionError('warmups', warmupList, 'expected an array of hooks');
-  const warmups = warmupList.map((hook, i) => resolveWarmup(hook, `warmups[${i}]`, hookTimeoutMs));
+  // Array.from, not map: a hole in the array is a missing hook, not one to skip
+  const warmups = Array.from(warmupList, (hook, i) => resolveWarmup(hook, `warmups[${i}]`, hookTimeoutMs));
 
   const signals = options.signals === false ? [] : (options.signals ?? ['SIGTERM', 'SIGINT']);
-  if (!Array.isArray(signals) || signals.some((s) => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s)))
+  if (!Array.isArray(signals) || [...signals].some((s) => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s)))
     throw new InvalidOptionError('signals', options.signals, 'expected an array of signal names or false');
 
   const exitOption = options.exit ?? signals.length > 0;
@@ -259,7 +280,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   return {
     service,
     registry,
-    registrySchemes: options.registrySchemes ?? {},
+    registrySchemes,
     server: options.server,
     instance: { ip, port: instance.port, id: instance.id, weight, metadata: { ...metadata } },
     admin,
@@ -285,6 +306,14 @@ export function resolveWarmup(hook: WarmupHook, label: string, defaultTimeoutMs:
     run: hook.run,
     timeoutMs: duration(`${label}.timeoutMs`, hook.timeoutMs, defaultTimeoutMs, true),
   };
+}
+
+/** An option group (`instance`, `drain`, ...): unset means every default; anything but an object is refused. */
+function group<T extends object>(name: string, value: T | undefined): T | Record<string, never> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new InvalidOptionError(name, value, 'expected an object');
+  return value;
 }
 
 /** A duration in ms: finite, >= 0 (> 0 when `positive`), at most 24 h (beyond that, timers misbehave). */

@@ -281,3 +281,34 @@ describe('resolveProviderOptions: invalid input', () => {
     expect(o.instance.weight).toBe(0);
   });
 });
+
+describe('resolveProviderOptions: counterexamples found by options.property.test.ts', () => {
+  it.each<[string, string, Record<string, unknown>]>([
+    ['an env variable that is not a string', 'LOSSLESS_INSTANCE_IP', { env: { LOSSLESS_INSTANCE_IP: 0 } }],
+    ['env that is not an object', 'env', { env: 'LOSSLESS_REGISTRY=static://h:1' }],
+    ['registration that is not an object', 'registration', { registration: 10n }],
+    ['instance that is not an object', 'instance', { instance: 5 }],
+    ['drain that is an array', 'drain', { drain: [] }],
+    ['marker that is a string', 'marker', { marker: 'x-offline' }],
+    ['admin that is an array', 'admin', { admin: [] }],
+    ['registrySchemes that is not an object', 'registrySchemes', { registrySchemes: 5 }],
+    ['a registry scheme that is not a function', 'registrySchemes', { registrySchemes: { file: 5 } }],
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the point
+    ['signals with a hole', 'signals', { signals: [, 'SIGTERM'] }],
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the point
+    ['warmups with a hole', 'warmups[0]', { warmups: [, { name: 'cache', run: noop }] }],
+  ])('rejects %s', (_what, option, overrides) => {
+    const error = errorOf(() =>
+      resolveProviderOptions({ service: 'orders', env: {}, ...overrides } as ProviderOptions),
+    );
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option });
+  });
+
+  it('reports a value that can be neither JSON nor a string (null prototype, BigInt inside) with a coded error', () => {
+    const value = Object.assign(Object.create(null), { n: 0n });
+    const error = errorOf(() => resolve({ registry: value }));
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: 'registry' });
+    expect((error as Error).message).toContain('[object Object]');
+  });
+});

@@ -51,6 +51,9 @@ export interface ResolvedNacosOptions {
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** A DNS name or an IPv4 address, as core checks hosts. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 
 export function resolveNacosOptions(options: NacosRegistryOptions): ResolvedNacosOptions {
   if (typeof options !== 'object' || options === null)
@@ -58,7 +61,8 @@ export function resolveNacosOptions(options: NacosRegistryOptions): ResolvedNaco
   const list = typeof options.servers === 'string' ? options.servers.split(',') : options.servers;
   if (!Array.isArray(list) || list.length === 0)
     throw new InvalidOptionError('servers', options.servers, 'expected at least one host:port');
-  const servers = list.map((s, i) => normalizeServer(s, `servers[${i}]`));
+  // Array.from, not map: a hole in the list is a missing server, not one to skip
+  const servers = Array.from(list, (s, i) => normalizeServer(s, `servers[${i}]`));
   const name = (key: 'namespace' | 'group' | 'cluster', fallback: string): string => {
     const value = options[key] ?? fallback;
     if (typeof value !== 'string' || !NAME.test(value))
@@ -95,6 +99,13 @@ export function resolveNacosOptions(options: NacosRegistryOptions): ResolvedNaco
     throw new InvalidOptionError('ephemeral', options.ephemeral, 'expected a boolean');
   if (options.tls !== undefined && typeof options.tls !== 'boolean')
     throw new InvalidOptionError('tls', options.tls, 'expected a boolean');
+  const logger = options.logger as unknown as Record<string, unknown> | undefined;
+  if (
+    logger !== undefined &&
+    logger !== null &&
+    !['debug', 'info', 'warn', 'error'].every((level) => typeof logger[level] === 'function')
+  )
+    throw new InvalidOptionError('logger', logger, 'expected a pino-compatible logger (debug, info, warn, error)');
   return {
     servers,
     namespace: name('namespace', 'public'),
@@ -134,6 +145,8 @@ export function parseNacosUrl(url: string): NacosRegistryOptions {
   const ephemeral = params.get('ephemeral');
   if (ephemeral !== null && ephemeral !== 'true' && ephemeral !== 'false')
     throw new InvalidRegistryUrlError(url, `ephemeral=${ephemeral} is not true or false`);
+  if (user === '' && pass !== undefined && pass !== '')
+    throw new InvalidRegistryUrlError(url, 'a password without a user name (expected nacos://user:pass@...)');
   let username: string | undefined;
   let password: string | undefined;
   try {
@@ -161,6 +174,9 @@ function normalizeServer(value: unknown, label: string): string {
   const s = value.trim();
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(s);
   if (m === null) throw new InvalidOptionError(label, value, 'expected host:port');
+  const host = m[1] as string;
+  if (host.startsWith('[') ? isIP(host.slice(1, -1)) !== 6 : !HOST_NAME.test(host))
+    throw new InvalidOptionError(label, value, 'expected host:port with an IP address or host name');
   const port = m[2] === undefined ? 8848 : Number(m[2]);
   if (port < 1 || port > 65535) throw new InvalidOptionError(label, value, 'expected a port in 1..65535');
   return `${m[1]}:${port}`;

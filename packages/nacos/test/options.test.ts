@@ -84,3 +84,31 @@ describe('resolveNacosOptions', () => {
     );
   });
 });
+
+describe('counterexamples found by options.property.test.ts', () => {
+  it.each([
+    ['servers[0]', { servers: '-' }],
+    ['servers[0]', { servers: ['.'] }],
+    ['servers[0]', { servers: ['a..b:8848'] }],
+    ['servers[0]', { servers: ['[:]:8848'] }],
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the point
+    ['servers[1]', { servers: ['h:8848', , 'h2:8848'] }],
+    ['logger', { servers: 'h', logger: 0 }],
+    ['logger', { servers: 'h', logger: { warn: '' } }],
+  ])('rejects a bad %s with LOSSLESS_ERR_INVALID_OPTION', (option, options) => {
+    expect(() => resolveNacosOptions(options as never)).toThrowError(
+      expect.objectContaining({ code: 'LOSSLESS_ERR_INVALID_OPTION', option }),
+    );
+  });
+
+  it('refuses a password without a user name instead of dropping it, and does not echo it', () => {
+    let error: unknown;
+    try {
+      parseNacosUrl('nacos://:secret@h:8848');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL' });
+    expect((error as Error).message).not.toContain('secret');
+  });
+});

@@ -375,3 +375,49 @@ describe('marker-triggered registry reads are bounded (ServiceTable)', () => {
     }
   });
 });
+
+describe('registrations that share an id (counterexamples of marker-scope.property.test.ts)', () => {
+  /** Two servers registered under one id (a fixed `instance.id` in a shared config), and a client. */
+  async function sameId(): Promise<{ client: LosslessClient; registry: TestRegistry; servers: TestServer[] }> {
+    const started = await Promise.all(['s1', 's2'].map((name) => startServer(answer(name))));
+    servers.push(...started);
+    const registry = new TestRegistry(
+      started.map((s) => instance('svc', 'same', { port: s.port, registeredAt: Date.now() - HOUR })),
+    );
+    const client = createClient({
+      registry,
+      services: ['svc'],
+      refreshIntervalMs: 0,
+      clock: { random: seeded(seedOf(expect.getState().currentTestName ?? 'same id')) },
+    });
+    clients.push(client);
+    await client.service('svc').ready;
+    return { client, registry, servers: started };
+  }
+  const origins = (client: LosslessClient): string[] => client.service('svc').endpoints.map((e) => e.origin);
+
+  it('keeps each registration on its own address across registry updates', async () => {
+    const { client, registry, servers: started } = await sameId();
+    registry.push();
+    expect(origins(client)).toEqual(started.map((s) => `http://127.0.0.1:${s.port}`));
+    const seen = new Set<string>();
+    for (let i = 0; i < 100; i++) seen.add((await get(client)).server);
+    expect([...seen].sort()).toEqual(['s1', 's2']);
+  });
+
+  it('a marker from one takes out that one only, not the other one with the same id', async () => {
+    const {
+      client,
+      registry,
+      servers: [s1, s2],
+    } = await sameId();
+    (s2 as TestServer).handler = answer('s2', true);
+    for (let i = 0; i < 300 && s2?.hits === 0; i++) await get(client);
+    expect(s2?.hits).toBe(1);
+    expect(origins(client)).toEqual([`http://127.0.0.1:${s1?.port}`]);
+    await until(() => registry.listsDone >= 1, 'the marker-triggered read');
+    registry.push();
+    expect(origins(client)).toEqual([`http://127.0.0.1:${s1?.port}`]);
+    for (let i = 0; i < 20; i++) expect(await get(client)).toMatchObject({ status: 200, server: 's1' });
+  });
+});

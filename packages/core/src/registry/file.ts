@@ -51,11 +51,11 @@ export class FileRegistry implements Registry {
     if (typeof options.dir !== 'string' || options.dir.length === 0)
       throw new InvalidOptionError('dir', options.dir, 'expected a directory path');
     this.dir = options.dir;
-    this.#heartbeatMs = positive('heartbeatMs', options.heartbeatMs, 5000);
+    this.#heartbeatMs = positive('heartbeatMs', options.heartbeatMs, 5000, MAX_TIMER_MS);
     this.#staleMs = positive('staleMs', options.staleMs, this.#heartbeatMs * 3);
     if (this.#staleMs <= this.#heartbeatMs)
       throw new InvalidOptionError('staleMs', this.#staleMs, `expected more than heartbeatMs (${this.#heartbeatMs})`);
-    this.#pollMs = positive('pollMs', options.pollMs, 1000);
+    this.#pollMs = positive('pollMs', options.pollMs, 1000, MAX_TIMER_MS);
     this.#logger = options.logger ?? silentLogger;
   }
 
@@ -248,9 +248,16 @@ function ignoreMissing(error: NodeJS.ErrnoException): void {
   if (error.code !== 'ENOENT') throw error;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
+/** Node turns a timer above 2^31 - 1 ms into 1 ms (a busy loop); intervals stop at 24 h, as the provider's durations do. */
+const MAX_TIMER_MS = 86_400_000;
+
+function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_VALUE): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
-    throw new InvalidOptionError(name, value, 'expected a finite number of milliseconds > 0');
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max)
+    throw new InvalidOptionError(
+      name,
+      value,
+      `expected a finite number of milliseconds > 0${max < Number.MAX_VALUE ? ` and at most ${max}` : ''}`,
+    );
   return value;
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { FileRegistry } from './file.js';
 import { type StaticAddress, StaticRegistry } from './static.js';
 import type { Registry } from './types.js';
+import { isHost } from './validate.js';
 
 export type RegistryFactory = (url: string, context: { readonly logger?: Logger }) => Registry;
 
@@ -18,13 +19,26 @@ export interface RegistryFromUrlOptions {
   readonly schemes?: Readonly<Record<string, RegistryFactory>>;
 }
 
+const REGISTRY_METHODS = ['register', 'deregister', 'list', 'subscribe', 'close', 'setEnabled', 'setWeight'];
+
 export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {}): Registry {
-  if (typeof url !== 'string' || url.length === 0) throw new InvalidRegistryUrlError(String(url), 'expected a URL');
+  if (typeof url !== 'string' || url.length === 0)
+    throw new InvalidRegistryUrlError(typeof url === 'string' ? url : `(${typeof url})`, 'expected a URL');
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
   if (match === null) throw new InvalidRegistryUrlError(url, 'no scheme (expected file://, static:// or nacos://)');
   const scheme = (match[1] as string).toLowerCase();
-  const custom = options.schemes?.[scheme];
-  if (custom !== undefined) return custom(url, { logger: options.logger });
+  const schemes = options.schemes ?? {};
+  if (typeof schemes !== 'object') throw new InvalidOptionError('schemes', schemes, 'expected an object of factories');
+  // own keys only: `constructor://` must not find Object
+  const custom = Object.hasOwn(schemes, scheme) ? schemes[scheme] : undefined;
+  if (custom !== undefined && typeof custom !== 'function')
+    throw new InvalidOptionError(`schemes.${scheme}`, custom, 'expected a registry factory function');
+  if (custom !== undefined) {
+    const registry = custom(url, { logger: options.logger });
+    if (!REGISTRY_METHODS.every((k) => typeof (registry as unknown as Record<string, unknown>)?.[k] === 'function'))
+      throw new InvalidOptionError(`schemes.${scheme}`, custom, 'expected a factory that returns a Registry');
+    return registry;
+  }
   switch (scheme) {
     case 'file':
       return asUrlError(url, () => fileRegistryFromUrl(url, options.logger));
@@ -60,6 +74,7 @@ function fileRegistryFromUrl(url: string, logger: Logger | undefined): FileRegis
     throw new InvalidRegistryUrlError(url, `not a file URL with an absolute path (${(error as Error).message})`);
   }
   if (!isAbsolute(dir)) throw new InvalidRegistryUrlError(url, 'the path must be absolute');
+  if (dir.includes('\0')) throw new InvalidRegistryUrlError(url, 'the path contains a NUL byte (%00)');
   const num = (key: string): number | undefined => {
     const raw = parsed.searchParams.get(key);
     if (raw === null) return undefined;
@@ -91,6 +106,8 @@ export function parseStaticAddresses(url: string): StaticAddress[] {
     if (m === null) throw new InvalidRegistryUrlError(url, `"${part}" is not host:port`);
     const port = Number(m[3]);
     if (port < 1 || port > 65535) throw new InvalidRegistryUrlError(url, `port ${port} is not in 1..65535`);
-    return { host: (m[1] ?? m[2]) as string, port };
+    const host = (m[1] ?? m[2]) as string;
+    if (!isHost(host)) throw new InvalidRegistryUrlError(url, `"${host}" is not an IP address or host name`);
+    return { host, port };
   });
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../../src/logger.js';
 import { FileRegistry } from '../../src/registry/file.js';
 import { StaticRegistry } from '../../src/registry/static.js';
 import type { Registry } from '../../src/registry/types.js';
-import { type RegistryFactory, registryFromUrl } from '../../src/registry/url.js';
+import { parseStaticAddresses, type RegistryFactory, registryFromUrl } from '../../src/registry/url.js';
 
 let dir: string;
 const registries: Registry[] = [];
@@ -215,5 +215,42 @@ describe('registryFromUrl: credentials never reach error messages', () => {
     expect(error.url).not.toContain('secret');
     expect(String(error.stack)).not.toContain('secret');
     expect(error.message).toContain('user');
+  });
+});
+
+describe('registryFromUrl: counterexamples found by options.property.test.ts', () => {
+  it.each([
+    ['a host name with an underscore', 'static://host_name:1'],
+    ['a host name with a non-ASCII letter', 'static://ä.example:1'],
+    ['brackets around something that is not IPv6', 'static://[:::]:80'],
+  ])('rejects %s in static://, from parseStaticAddresses as well', (_what, url) => {
+    expectUrlError(url);
+    expect(() => parseStaticAddresses(url)).toThrow(InvalidRegistryUrlError);
+  });
+
+  it.each([
+    ['a NUL byte in the path', 'file:///a%00b'],
+    ['a heartbeatMs that no timer can hold (Node would beat every 1 ms)', 'file:///abs/path?heartbeatMs=1e10'],
+    ['a pollMs above 24 h', 'file:///abs/path?pollMs=2147483648'],
+  ])('rejects %s in file://', (_what, url) => {
+    expectUrlError(url);
+  });
+
+  it('rejects a URL that is not a string, even one that cannot be turned into a string', () => {
+    expectUrlError(Object.create(null) as string);
+    expectUrlError(5 as unknown as string);
+  });
+
+  it('finds only factories of its own in `schemes`: constructor:// is an unknown scheme, not Object()', () => {
+    expectUrlError('constructor://x', { schemes: {} });
+  });
+
+  it.each<[string, string, unknown, string]>([
+    ['a factory that is not a function', 'static://127.0.0.1:80', { static: [undefined] }, 'schemes.static'],
+    ['a factory that returns no Registry', 'http://a.aa', { http: () => undefined }, 'schemes.http'],
+    ['schemes that is not an object', 'static://127.0.0.1:80', 5, 'schemes'],
+  ])('rejects %s with LOSSLESS_ERR_INVALID_OPTION', (_what, url, schemes, option) => {
+    const error = errorOf(() => open(url, { schemes } as never));
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option });
   });
 });
