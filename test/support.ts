@@ -64,3 +64,14 @@ export function refused(port: number): Promise<boolean> {
     (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED',
   );
 }
+
+/** The value of the first sample of `metric` in Prometheus' text format whose labels include `labels`. */
+export function promSample(text: string, metric: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
+    if (match === null || match[1] !== metric) continue;
+    const got = Object.fromEntries([...(match[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(match[4]);
+  }
+  return undefined;
+}

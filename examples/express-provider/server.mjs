@@ -2,14 +2,18 @@
 //   node examples/express-provider/server.mjs --port 3000
 //   curl localhost:3000/hello            # served
 //   curl localhost:9797/readyz           # 200 once registered
+//   curl -N localhost:3000/events        # server-sent events, ended cleanly by the drain
+//   curl localhost:9797/metrics          # Prometheus metrics (state, in flight, drains, registry calls)
 //   kill -TERM <pid>                     # drains: deregisters, marks responses, exits when idle
 // Options: --port, --host, --admin-port, --registry (file:///dir, static://..., nacos://...), --service,
 // --quiet-window-ms, --warmup-ms (how long the warm-up hook takes). Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
 
 import { parseArgs } from 'node:util';
+import { prometheusMetrics } from '@lossless/core/metrics';
 import { lossless } from '@lossless/express';
 import { createNacosRegistry } from '@lossless/nacos';
 import express from 'express';
+import { collectDefaultMetrics } from 'prom-client';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +35,10 @@ const logger = { debug: () => {}, info: log('info'), warn: log('warn'), error: l
 const app = express();
 let greetings = [];
 
+// lossless' metrics beside the process' own, served on the admin port as GET /metrics
+const metrics = prometheusMetrics();
+collectDefaultMetrics({ register: metrics.register });
+
 const provider = lossless(app, {
   service: args.service,
   registry: args.registry, // undefined: LOSSLESS_REGISTRY, else a file registry in the temp dir
@@ -49,6 +57,7 @@ const provider = lossless(app, {
     },
   ],
   logger,
+  metrics,
 });
 
 app.get('/hello', (_req, res) => {
@@ -59,6 +68,16 @@ app.get('/hello', (_req, res) => {
 app.get('/work', (req, res) => {
   const ms = Math.min(Number(req.query.ms ?? 100), 60_000);
   setTimeout(() => res.json({ workedMs: ms, pid: process.pid }), ms);
+});
+
+// Server-sent events, a tick a second. Declared as a stream, it does not hold the drain open: once the
+// drain's wait is over it says goodbye and ends, and the caller reconnects to another instance.
+app.get('/events', (_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+  res.write('retry: 1000\n\n');
+  const tick = setInterval(() => res.write(`event: tick\ndata: ${Date.now()}\n\n`), 1000);
+  res.on('close', () => clearInterval(tick));
+  provider.stream(res, (stream) => stream.end('event: bye\ndata: going offline, reconnect\n\n'));
 });
 
 app.post('/orders', express.json(), (req, res) => {

@@ -365,3 +365,26 @@ describe('docs/client.md and docs/nacos.md', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('docs/observability.md', () => {
+  const documented = new Set(keys(tableRows(read('docs/observability.md'))));
+
+  it('has a row for every metric prometheusMetrics() creates, and none it does not', () => {
+    // every metric name is written once in metrics.ts, as the argument of name(), fromTracker() or instanceGauge()
+    const source = read('packages/core/src/metrics.ts');
+    const created = [...source.matchAll(/(?:name|fromTracker|instanceGauge)\(\s*'([a-z_]+)'/g)].map(
+      (m) => `lossless_${m[1]}`,
+    );
+    expect(created.length).toBeGreaterThan(10);
+    expect(created.filter((metric) => !documented.has(metric))).toEqual([]);
+    const rows = [...documented].filter((key) => key.startsWith('lossless_'));
+    expect(rows.filter((metric) => !created.includes(metric))).toEqual([]);
+  });
+
+  it('has a row for every diagnostics channel of the provider and the client', async () => {
+    const { CHANNELS } = await import('../../packages/core/src/provider.js');
+    const { CLIENT_CHANNELS } = await import('../../packages/client/src/channels.js');
+    const names = [...Object.values(CHANNELS), ...Object.values(CLIENT_CHANNELS)];
+    expect(names.filter((name) => !documented.has(name))).toEqual([]);
+  });
+});

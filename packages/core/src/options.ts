@@ -106,6 +106,11 @@ export interface ProviderOptions {
   readonly exit?: boolean | ((code: number) => void);
   /** pino-compatible logger. Default: silent. */
   readonly logger?: Logger;
+  /**
+   * Served as `GET /metrics` by the admin handler, e.g. a prom-client Registry (see
+   * `@lossless/core/metrics`). Default: none (404).
+   */
+  readonly metrics?: MetricsSource;
   /** Environment to read LOSSLESS_* variables from. Default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -134,6 +139,13 @@ export interface ResolvedProviderOptions {
   readonly signals: readonly NodeJS.Signals[];
   readonly exit: ((code: number) => void) | undefined;
   readonly logger: Logger;
+  readonly metrics: MetricsSource | undefined;
+}
+
+/** What `GET /metrics` serves: prom-client's Registry has this shape. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string> | string;
 }
 
 export const DEFAULT_ADMIN_PORT = 9797;
@@ -277,6 +289,20 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   if (options.server !== undefined && !isServer(options.server))
     throw new InvalidOptionError('server', options.server, 'expected a node:http Server');
 
+  const metrics = options.metrics;
+  if (
+    metrics !== undefined &&
+    (typeof metrics !== 'object' ||
+      metrics === null ||
+      typeof metrics.metrics !== 'function' ||
+      typeof metrics.contentType !== 'string')
+  )
+    throw new InvalidOptionError(
+      'metrics',
+      metrics,
+      'expected { contentType, metrics() }, e.g. a prom-client Registry',
+    );
+
   return {
     service,
     registry,
@@ -293,6 +319,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
     signals,
     exit,
     logger,
+    metrics,
   };
 }
 

@@ -4,7 +4,7 @@
 
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -14,6 +14,7 @@ import {
   DrainTimeoutError,
   ForcedShutdownError,
   HookFailedError,
+  InvalidOptionError,
   ListenFailedError,
   LosslessError,
   ProviderStateError,
@@ -56,6 +57,8 @@ export interface DrainSummary {
   readonly longestInFlightAtStartMs: number;
   /** Requests that arrived after the drain began (all answered with the marker). */
   readonly arrivedDuringDrain: number;
+  /** Long-lived responses registered with `provider.stream()` that were told to end when the wait was over. */
+  readonly streamsEnded: number;
   /** Requests still in flight when the server was closed; their connections were cut. */
   readonly cut: readonly InFlightRequest[];
   readonly registry: 'removed' | 'disabled' | 'not-registered' | 'failed';
@@ -75,10 +78,23 @@ type HookFn = () => unknown | Promise<unknown>;
 export const CHANNELS = {
   state: 'lossless:provider:state',
   drain: 'lossless:provider:drain',
+  registry: 'lossless:provider:registry',
 } as const;
+
+/** Published on `lossless:provider:registry` after every register, deregister or disable call. */
+export interface RegistryOperation {
+  readonly provider: Provider;
+  readonly service: string;
+  readonly registry: string;
+  readonly operation: string;
+  readonly ok: boolean;
+  readonly durationMs: number;
+  readonly error?: LosslessError;
+}
 
 const stateChannel = diagnosticsChannel.channel(CHANNELS.state);
 const drainChannel = diagnosticsChannel.channel(CHANNELS.drain);
+const registryChannel = diagnosticsChannel.channel(CHANNELS.registry);
 
 export interface ProviderEvents {
   state: [change: StateChange];
@@ -151,6 +167,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
           // would otherwise hold the server's close open
           return this.#waitOver ?? this.#drainPromise ?? Promise.reject(new ProviderStateError('no drain'));
         },
+        metrics: o.metrics,
       },
       o.admin === false ? undefined : o.admin.token,
     );
@@ -181,6 +198,19 @@ export class Provider extends EventEmitter<ProviderEvents> {
   get adminAddress(): AddressInfo | undefined {
     const address = this.#adminServer?.address();
     return typeof address === 'object' && address !== null ? address : undefined;
+  }
+
+  /**
+   * Declares `res` a long-lived response (server-sent events, a long poll, a streamed download that
+   * never ends by itself). A drain does not wait for it; once the drain's wait is over (nothing else
+   * in flight and the quiet window passed, or drain.maxDrainMs), `end(res)` is called so that the
+   * application can say goodbye (a last SSE event, a `retry:` hint) and end it; the server's close
+   * then gives it drain.closeTimeoutMs. Default `end`: `res.end()`. Without this call a stream counts
+   * as in flight: the drain waits for it until drain.maxDrainMs and then cuts it (exit code 1).
+   */
+  stream(res: ServerResponse, end: (res: ServerResponse) => unknown = (r) => r.end()): void {
+    if (typeof end !== 'function') throw new InvalidOptionError('end', end, 'expected a function');
+    this.tracker.stream(res, end);
   }
 
   /** Track `server`'s requests and close it at the end of the drain. Call before start(). */
@@ -420,13 +450,34 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   async #registryCall(operation: string, call: () => Promise<void>, signal?: AbortSignal): Promise<void> {
     const { timeoutMs } = this.options.registration;
+    const started = this.#now();
     try {
       await withDeadline(call, timeoutMs, signal);
+      this.#publishRegistry(operation, started, undefined);
     } catch (error) {
-      if (error instanceof DeadlineError) throw new RegistryTimeoutError(operation, this.options.service, timeoutMs);
-      if (error instanceof LosslessError) throw error;
-      throw new RegistryError(operation, this.options.service, error, this.registry.kind);
+      const coded =
+        error instanceof DeadlineError
+          ? new RegistryTimeoutError(operation, this.options.service, timeoutMs)
+          : error instanceof LosslessError
+            ? error
+            : new RegistryError(operation, this.options.service, error, this.registry.kind);
+      this.#publishRegistry(operation, started, coded);
+      throw coded;
     }
+  }
+
+  #publishRegistry(operation: string, started: number, error: LosslessError | undefined): void {
+    if (!registryChannel.hasSubscribers) return;
+    const event: RegistryOperation = {
+      provider: this,
+      service: this.options.service,
+      registry: this.registry.kind,
+      operation,
+      ok: error === undefined,
+      durationMs: this.#now() - started,
+      ...(error === undefined ? {} : { error }),
+    };
+    registryChannel.publish(event);
   }
 
   /** Polls `check` with a growing interval until it holds, or throws a coded error after `timeoutMs`. */
@@ -490,6 +541,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const outcome = await waiter.done;
     await Promise.race([preDrain, cutShort]);
 
+    // long-lived responses end now, cleanly, within drain.closeTimeoutMs (the server's close waits for them)
+    const streamsEnded =
+      outcome === 'forced'
+        ? 0
+        : this.tracker.endStreams((error) =>
+            this.#log.warn({ err: error }, 'ending a stream failed; its connection is closed'),
+          );
     const cut = outcome === 'idle' ? [] : this.tracker.snapshot();
     if (cut.length > 0) {
       const error =
@@ -514,6 +572,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       inFlightAtStart,
       longestInFlightAtStartMs: Math.round(longestInFlightAtStartMs),
       arrivedDuringDrain: this.tracker.total - arrivedBefore,
+      streamsEnded,
       cut,
       registry: registryOutcome,
       // a process whose start failed, or that cut requests, did not end well
@@ -535,6 +594,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         longestInFlightAtStartMs: summary.longestInFlightAtStartMs,
         outcome,
         cut: cut.length,
+        streamsEnded,
         registry: registryOutcome,
       },
       `drain ${outcome === 'idle' ? 'complete' : outcome}: ${summary.drainMs} ms, ${summary.arrivedDuringDrain} request(s) served during the drain, longest in flight at start ${summary.longestInFlightAtStartMs} ms`,

@@ -30,6 +30,7 @@ export class FastifyProvider extends Provider {
     if (mountAdmin === true) {
       const handler = this.adminHandler;
       for (const url of ADMIN_PATHS) {
+        if (url === '/metrics' && this.options.metrics === undefined) continue;
         app.route({
           method: url === '/prestop' ? ['POST'] : ['GET', 'HEAD'],
           url,

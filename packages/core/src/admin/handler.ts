@@ -5,6 +5,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MetricsSource } from '../options.js';
 
 export interface AdminTarget {
   readonly livez: () => Probe;
@@ -13,6 +14,8 @@ export interface AdminTarget {
   readonly status: () => object;
   /** Starts the drain (or joins the one under way) and resolves when it is over. */
   readonly prestop: (method: string) => Promise<object>;
+  /** Serves GET /metrics when given. */
+  readonly metrics?: MetricsSource | undefined;
 }
 
 export interface Probe {
@@ -22,7 +25,7 @@ export interface Probe {
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-export const ADMIN_PATHS: readonly string[] = ['/livez', '/readyz', '/startupz', '/status', '/prestop'];
+export const ADMIN_PATHS: readonly string[] = ['/livez', '/readyz', '/startupz', '/status', '/prestop', '/metrics'];
 
 /** The largest request body the admin endpoints accept, in bytes. */
 const MAX_BODY = 1024;
@@ -45,6 +48,22 @@ export function createAdminHandler(target: AdminTarget, token: string | undefine
         if (!allowMethods(req, res, ['GET', 'HEAD'])) return true;
         sendJson(req, res, 200, target.status());
         return true;
+      case '/metrics': {
+        const source = target.metrics;
+        if (source === undefined) return false;
+        if (!allowMethods(req, res, ['GET', 'HEAD'])) return true;
+        Promise.resolve()
+          .then(() => source.metrics())
+          .then(
+            (text) => {
+              res.writeHead(200, { 'content-type': source.contentType, 'cache-control': 'no-store' });
+              res.end(req.method === 'HEAD' ? undefined : text);
+            },
+            (error: Error) =>
+              sendJson(req, res, 500, { error: 'LOSSLESS_ERR_METRICS', message: `metrics failed: ${error.message}` }),
+          );
+        return true;
+      }
       case '/prestop': {
         // GET exists only for Kubernetes' httpGet hook: anything that can make a process in the pod
         // fetch a URL can send a GET, so a GET drains only with the token, even from loopback, and

@@ -22,6 +22,8 @@ export class InFlightTracker {
   total = 0;
   /** Requests that arrived while the marker was on (that is, during the drain). */
   arrivedWhileMarking = 0;
+  /** Responses that carried the marker (those arriving during the drain and those in flight when it began). */
+  marked = 0;
   /** Monotonic time (ms) of the latest arrival; -Infinity before the first. */
   lastArrival = Number.NEGATIVE_INFINITY;
   /** Called whenever the count drops to zero. Set only while something waits for idleness. */
@@ -30,6 +32,8 @@ export class InFlightTracker {
   ignore: ((req: IncomingMessage) => boolean) | undefined;
 
   readonly #active = new Map<ServerResponse, number>();
+  /** Long-lived responses (server-sent events...): not in flight for the drain; ended when it is over. */
+  readonly #streams = new Map<ServerResponse, (res: ServerResponse) => unknown>();
   readonly #now: () => number;
   #marker: MarkerSpec | undefined;
   readonly #detachers: (() => void)[] = [];
@@ -40,6 +44,47 @@ export class InFlightTracker {
 
   get size(): number {
     return this.#active.size;
+  }
+
+  /** Open long-lived responses registered with stream(). */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * Turns a response into a long-lived stream: it no longer counts as in flight (a drain does not
+   * wait for it), and `end(res)` is called by endStreams() when the drain is over.
+   */
+  stream(res: ServerResponse, end: (res: ServerResponse) => unknown): void {
+    if (res.writableEnded || res.destroyed) return;
+    const wasActive = this.#active.delete(res);
+    if (!wasActive) res.on('close', this.#onClose); // a response the tracker did not see (ignored path)
+    this.#streams.set(res, end);
+    if (wasActive && this.#active.size === 0 && this.onIdle !== undefined) this.onIdle();
+  }
+
+  /**
+   * Calls the end function of every open stream; returns the number of streams told to end.
+   * A function that throws or rejects is reported to `onError` and the stream's socket is destroyed.
+   */
+  endStreams(onError: (error: unknown, res: ServerResponse) => void): number {
+    const streams = [...this.#streams];
+    for (const [res, end] of streams) {
+      let result: unknown;
+      try {
+        result = end(res);
+      } catch (error) {
+        onError(error, res);
+        res.destroy();
+        continue;
+      }
+      if (result instanceof Promise)
+        result.catch((error: unknown) => {
+          onError(error, res);
+          res.destroy();
+        });
+    }
+    return streams.length;
   }
 
   get marking(): boolean {
@@ -67,7 +112,7 @@ export class InFlightTracker {
    */
   startMarking(marker: MarkerSpec): void {
     this.#marker = marker;
-    for (const res of this.#active.keys()) markResponse(res, marker);
+    for (const res of this.#active.keys()) if (markResponse(res, marker)) this.marked++;
   }
 
   /** The requests still in flight, oldest first. */
@@ -88,9 +133,10 @@ export class InFlightTracker {
     return 0;
   }
 
-  /** Destroy the sockets of every request still in flight (used when a drain is cut short). */
+  /** Destroy the sockets of every request still in flight and every stream (used when a drain is cut short). */
   abortAll(): void {
     for (const res of this.#active.keys()) res.socket?.destroy();
+    for (const res of this.#streams.keys()) res.socket?.destroy();
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -101,6 +147,7 @@ export class InFlightTracker {
     this.total++;
     if (this.#marker !== undefined) {
       this.arrivedWhileMarking++;
+      this.marked++;
       markResponse(res, this.#marker);
     }
     // 'close' fires once per response: on() spares once()'s wrapper and removal on every request
@@ -110,14 +157,18 @@ export class InFlightTracker {
   // One function shared by all responses: `this` is the response that closed.
   readonly #onClose = ((tracker: InFlightTracker) =>
     function onResponseClose(this: ServerResponse): void {
-      if (tracker.#active.delete(this) && tracker.#active.size === 0 && tracker.onIdle !== undefined) tracker.onIdle();
+      if (tracker.#active.delete(this)) {
+        if (tracker.#active.size === 0 && tracker.onIdle !== undefined) tracker.onIdle();
+      } else if (tracker.#streams.size > 0) tracker.#streams.delete(this);
     })(this);
 }
 
-function markResponse(res: ServerResponse, marker: MarkerSpec): void {
-  if (res.headersSent) return;
+/** Sets the marker unless the headers are already sent; true when it was set. */
+function markResponse(res: ServerResponse, marker: MarkerSpec): boolean {
+  if (res.headersSent) return false;
   res.setHeader(marker.header, marker.value);
   // Node then ends the keep-alive connection after this response, so callers move elsewhere
   // without an idle socket being cut under them.
   res.setHeader('connection', 'close');
+  return true;
 }

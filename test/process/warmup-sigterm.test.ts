@@ -1,0 +1,37 @@
+// SIGTERM while the express example is still warming up: it exits promptly, and no consumer ever sees
+// it in the registry (it registers only after its warm-up, which the drain aborts).
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempRegistry, until } from '../support.js';
+import { launchExample, type Running, watch } from './example.js';
+
+describe('express example: SIGTERM during the warm-up', () => {
+  let registry: Awaited<ReturnType<typeof tempRegistry>> | undefined;
+  const children: Running[] = [];
+  afterEach(async () => {
+    for (const c of children.splice(0)) c.child.kill('SIGKILL');
+    await registry?.remove();
+  });
+
+  it('exits within a second, exit code 0, never listed in the registry', async ({ annotate }) => {
+    registry = await tempRegistry();
+    const watcher = watch(registry.url, 'hello-service');
+    children.push(watcher);
+    await until(() => watcher.seen().length > 0, 'the watcher to read the registry');
+    // a 10 s warm-up: the process would register only after it
+    const r = launchExample(['--registry', registry.url, '--warmup-ms', '10000', '--quiet-window-ms', '300']);
+    children.push(r);
+    await until(() => r.logs().some((l) => l.msg === 'admin server listening'), 'the warm-up to begin');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sigtermAt = Date.now();
+    r.child.kill('SIGTERM');
+    const { code, at } = await r.exited;
+    expect(code).toBe(0);
+    expect(at - sigtermAt).toBeLessThan(1000 + 300);
+    // give the watcher a poll interval to notice anything, then check it never listed an instance
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(watcher.seen().flatMap((s) => s.ids)).toEqual([]);
+    expect(r.logs().some((l) => l.msg === 'ready: registered and serving')).toBe(false);
+    await annotate(`exited ${at - sigtermAt} ms after SIGTERM, code ${code}; 0 registry entries seen`, 'measured');
+  });
+});
