@@ -86,9 +86,10 @@ for (const spec of args.runs.split(',')) {
 
 const quiet = Number(args['quiet-window-ms']);
 const rows = reports.map((r) => {
-  const overheads = r.drains
-    .filter((d) => typeof d.exitCode === 'number')
-    .map((d) => d.drainMs - quiet - d.longestInFlightMs);
+  const exited = r.drains.filter((d) => typeof d.exitCode === 'number' && d.drainMsInProcess !== null);
+  const overheads = exited.map((d) => d.drainMsInProcess - quiet - d.longestRemainingMs);
+  const delays = exited.map((d) => d.exitDelayMs).filter((x) => typeof x === 'number');
+  const late = exited.map((d) => d.lastArrivalAfterSigtermMs);
   const f = r.failures;
   return {
     run: `${r.mode} / ${r.client}`,
@@ -97,6 +98,8 @@ const rows = reports.map((r) => {
     p99: `${r.latencyMs.rollout.p99} / ${r.latencyMs.steady.p99} = ${(r.latencyMs.rollout.p99 / r.latencyMs.steady.p99).toFixed(2)}×`,
     drain: mean(r.drains.map((d) => d.drainMs)),
     overhead: overheads.length === 0 ? '-' : `${mean(overheads)} (max ${Math.max(...overheads)})`,
+    late: late.length === 0 ? '-' : `${mean(late)} (max ${Math.max(...late)})`,
+    delay: delays.length === 0 ? '-' : `${mean(delays)} (max ${Math.max(...delays)})`,
     killed: r.drains.filter((d) => typeof d.exitCode !== 'number').length,
     rollout: (r.rolloutMs / 1000).toFixed(1),
   };
@@ -107,17 +110,20 @@ const table = [
   `Command: \`${command}\` (the same load for every run: ${rate} req/s open loop, seed ${args.seed}, 3 providers, ${args.restarts} restarts, quiet window ${quiet} ms, fixed sleep ${args['sleep-ms']} ms, grace period ${args['grace-seconds']} s).`,
   `Machine: ${machine}. Registry: the embedded file registry.`,
   '',
-  '| provider mode / client | requests | failures | p99 ms rollout / steady | mean drain ms | drain beyond the longest request in flight + quiet window, ms (mean, max) | killed at grace | rollout s |',
-  '|---|---|---|---|---|---|---|---|',
+  '| provider mode / client | requests | failures | p99 ms rollout / steady | mean drain ms | drain beyond the longest request in flight + quiet window, ms (mean, max) | last arrival after SIGTERM, ms (mean, max) | exit delay after the exit condition held, ms (mean, max) | killed at grace | rollout s |',
+  '|---|---|---|---|---|---|---|---|---|---|',
   ...rows.map(
     (x) =>
-      `| ${x.run} | ${x.requests} | ${x.failures} | ${x.p99} | ${x.drain} | ${x.overhead} | ${x.killed} | ${x.rollout} |`,
+      `| ${x.run} | ${x.requests} | ${x.failures} | ${x.p99} | ${x.drain} | ${x.overhead} | ${x.late} | ${x.delay} | ${x.killed} | ${x.rollout} |`,
   ),
   '',
   'Latency is measured from each request\'s intended send time (open loop), so stalls count. "Drain beyond" is',
   'the drain time (from SIGTERM to the exit call, measured in the provider) minus the quiet window minus what was',
   'left of the longest request in flight at SIGTERM; negative when the two overlapped (the drain waits for the',
-  'longer of them, not their sum); naive modes do not wait at all.',
+  'longer of them, not their sum); naive modes do not wait at all. A request arriving after SIGTERM (a caller that',
+  'had not learnt yet) restarts the quiet window, so that figure includes "last arrival after SIGTERM". "Exit',
+  'delay" isolates lossless\' own reaction: from the moment its exit condition held (nothing in flight, and the',
+  'quiet window passed since the later of the last arrival and leaving the registry) to its exit call.',
   '',
   '![failures and p99 latency over time](rollout.svg)',
 ].join('\n');

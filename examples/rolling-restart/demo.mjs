@@ -232,6 +232,10 @@ try {
       arrivedAfterSigterm: ev.exit?.arrivedAfterSigterm ?? null,
       // the provider's own time from SIGTERM to calling exit (without process teardown)
       drainMsInProcess: ev.exit?.drainMs ?? null,
+      // how long after SIGTERM the last request arrived (a late caller restarts the quiet window)
+      lastArrivalAfterSigtermMs: ev.exit?.lastArrivalAfterSigtermMs ?? null,
+      // lossless: from the moment its exit condition held to its exit call
+      exitDelayMs: ev.exit?.exitDelayMs ?? null,
       exitCode: exit.code ?? 'SIGKILL (grace period over)',
     });
     log(

@@ -7,9 +7,10 @@
 // events on stdout: ready, sigterm (what was in flight), exit (requests that arrived after SIGTERM).
 // GET/POST /work?ms=N answers 200 after N ms.
 
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { InFlightTracker, registryFromUrl } from '@lossless/core';
+import { CHANNELS, InFlightTracker, registryFromUrl } from '@lossless/core';
 import { lossless } from '@lossless/express';
 import { createNacosRegistry } from '@lossless/nacos';
 import express from 'express';
@@ -29,6 +30,17 @@ const emit = (event, fields = {}) =>
   console.log(JSON.stringify({ event, name: args.name, pid: process.pid, ...fields }));
 
 const app = express();
+// when the last request arrived and the last response closed (ms, wall clock), for the drain's
+// exit condition: nothing in flight, and the quiet window passed since max(last arrival, registry left)
+let lastArrivalAt = 0;
+let lastDoneAt = 0;
+app.use((_req, res, next) => {
+  lastArrivalAt = Date.now();
+  res.on('close', () => {
+    lastDoneAt = Date.now();
+  });
+  next();
+});
 app.all('/work', (req, res) => {
   const ms = Math.min(Number(req.query.ms ?? 1), 10_000);
   const answer = () => res.json({ name: args.name, workedMs: ms });
@@ -40,6 +52,10 @@ app.all('/work', (req, res) => {
 const tracker = new InFlightTracker();
 let sigtermAt;
 let arrivedBefore = 0;
+let registryLeftAt;
+diagnosticsChannel.subscribe(CHANNELS.registry, ({ operation, ok }) => {
+  if (operation !== 'register' && ok) registryLeftAt = Date.now();
+});
 const onSigtermMeasure = () => {
   sigtermAt = Date.now();
   arrivedBefore = tracker.total;
@@ -53,8 +69,19 @@ const onSigtermMeasure = () => {
     longestRemainingMs: Math.round(Math.max(0, ...remaining)),
   });
 };
-const reportExit = (extra = {}) =>
-  emit('exit', { arrivedAfterSigterm: tracker.total - arrivedBefore, drainMs: Date.now() - sigtermAt, ...extra });
+const reportExit = (extra = {}) => {
+  const now = Date.now();
+  // lossless: the moment its exit condition held; the time from there to the exit call is its own delay
+  const quiet = Number(args['quiet-window-ms']);
+  const conditionAt = Math.max(lastDoneAt, Math.max(lastArrivalAt, registryLeftAt ?? sigtermAt) + quiet);
+  emit('exit', {
+    arrivedAfterSigterm: tracker.total - arrivedBefore,
+    drainMs: now - sigtermAt,
+    lastArrivalAfterSigtermMs: Math.max(0, lastArrivalAt - sigtermAt),
+    exitDelayMs: args.mode === 'lossless' ? now - conditionAt : null,
+    ...extra,
+  });
+};
 
 if (args.mode === 'lossless') {
   const provider = lossless(app, {
