@@ -40,6 +40,11 @@ function run(args: string[]): Running {
   return { child, lines, exited, logs };
 }
 
+/** Starts another script that logs JSON lines as the example does (`node <script> ...args`). */
+export function launchScript(script: string, args: string[]): Running {
+  return run([script, ...args]);
+}
+
 /** Starts the example with `--port 0 --admin-port 0` and the given arguments; resolves once it listens. */
 export function launchExample(args: string[]): Running {
   return run([EXAMPLE, '--port', '0', '--admin-port', '0', ...args]);
