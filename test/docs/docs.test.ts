@@ -388,3 +388,26 @@ describe('docs/observability.md', () => {
     expect(names.filter((name) => !documented.has(name))).toEqual([]);
   });
 });
+
+describe('docs/reliability.md', () => {
+  it('names only tests that exist, and has a row for every scenario', async () => {
+    const scenarios = '../reliability/scenarios.mjs'; // plain JS, read by the report script too
+    const { SCENARIOS } = (await import(scenarios)) as {
+      SCENARIOS: { id: string; tests: { file: string; name: string }[] }[];
+    };
+    const absent = SCENARIOS.flatMap((s) =>
+      s.tests.filter((t) => {
+        let source: string;
+        try {
+          source = read(t.file);
+        } catch {
+          return true;
+        }
+        return t.name !== '' && !source.includes(t.name);
+      }),
+    );
+    expect(absent).toEqual([]);
+    const ids = tableRows(read('docs/reliability.md')).map((row) => row.cells[0]);
+    expect(SCENARIOS.map((s) => s.id).filter((id) => !ids.includes(id))).toEqual([]);
+  });
+});

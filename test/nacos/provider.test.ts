@@ -92,8 +92,9 @@ describe('express example on Nacos', () => {
     agent.destroy();
   });
 
-  it('with Nacos down at start-up: not ready, /readyz says why, ready once Nacos is back', async () => {
+  it('with Nacos down at start-up: not ready, /readyz says why, ready once Nacos is back', async ({ annotate }) => {
     const service = fresh();
+    let notReady = '';
     await nacos.pause();
     try {
       const launched = launchExample(['--registry', url(), '--service', service]);
@@ -108,16 +109,21 @@ describe('express example on Nacos', () => {
       expect(during.status).toBe(503);
       expect(during.state).toBe('registering');
       expect(during.reason).toMatch(/LOSSLESS_ERR_(NACOS_UNAVAILABLE|REGISTRY)/);
+      notReady = `/readyz 503 in state ${during.state}: ${String(during.reason).slice(0, 80)}`;
     } finally {
       await nacos.restart();
     }
+    const backAt = Date.now();
     const r = children.at(-1) as Running;
     const ready = await listening(r, 30_000);
     expect((await readyz(ready)).status).toBe(200);
     expect(await ids(service)).toEqual([`127.0.0.1:${ready.port}`]);
+    await annotate(`${notReady}; ready ${Date.now() - backAt} ms after Nacos was back`, 'measured');
   });
 
-  it('with Nacos down during the drain: the drain completes, nothing lost, the failure logged with a code', async () => {
+  it('with Nacos down during the drain: the drain completes, nothing lost, the failure logged with a code', async ({
+    annotate,
+  }) => {
     const service = fresh();
     const r = await example(service);
     const agent = new Agent({ keepAlive: true });
@@ -142,6 +148,10 @@ describe('express example on Nacos', () => {
         registry: 'failed',
         cut: 0,
       });
+      await annotate(
+        `every request answered (the one during the drain marked); exit 0 after ${at - sentAt} ms; logged ${String(failure?.code)}`,
+        'measured',
+      );
     } finally {
       await nacos.restart();
       agent.destroy();

@@ -235,7 +235,7 @@ describe('Provider drain', () => {
     expect(errors).toContain('LOSSLESS_ERR_REGISTRY_TIMEOUT');
   });
 
-  it('cuts what is still in flight at the maximum, names it, and exits 1', async () => {
+  it('cuts what is still in flight at the maximum, names it, and exits 1', async ({ annotate }) => {
     const { provider, port, exits } = await setup({ drain: { quietWindowMs: 20, maxDrainMs: 200 } });
     await provider.start();
     const hung = get(port, '/?ms=5000').catch((error: Error) => error);
@@ -247,6 +247,10 @@ describe('Provider drain', () => {
     expect(await hung).toBeInstanceOf(Error);
     await until(() => exits.length === 1, 'exit');
     expect(exits).toEqual([1]);
+    await annotate(
+      `drain ${summary.drainMs} ms for maxDrainMs 200; cut ${summary.cut.map((r) => `${r.method} ${r.url}`).join(', ')} (caller saw ${(await hung) instanceof Error ? 'its connection reset' : 'an answer'}); exit code ${exits[0]}`,
+      'measured',
+    );
   });
 
   it('never outlasts maxDrainMs, even when the registry never answers', async () => {

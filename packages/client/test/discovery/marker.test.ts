@@ -131,6 +131,31 @@ describe('the offline marker', () => {
     expect(ids(client)).toEqual(['s1', 's3']);
   });
 
+  it('a storm of 2,000 marked responses: registry reads stay bounded, nothing fails', async ({ annotate }) => {
+    // every instance marks its answers (a whole service going offline at once), 2,000 requests in
+    // flight together; the registry keeps listing them (it has not caught up), so markers keep coming
+    const { client, registry, servers: list } = await service();
+    const held: (() => void)[] = [];
+    list.forEach((s, i) => {
+      s.handler = (req, res) => {
+        held.push(() => answer(`s${i + 1}`, true)(req, res));
+        if (held.length === 2000) for (const release of held.splice(0)) release();
+      };
+    });
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 2000 }, () => get(client)));
+    const tookMs = Date.now() - started;
+    await until(() => registry.listsDone >= registry.listCalls, 'the registry reads to settle');
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    expect(replies.filter((r) => r.marked).length).toBe(2000);
+    // one read at once, spaced by refreshIntervalMs (100 ms): at most one per 100 ms of the storm, plus one
+    expect(registry.listCalls).toBeLessThanOrEqual(Math.ceil(tookMs / 100) + 2);
+    await annotate(
+      `2000 marked responses in ${tookMs} ms, all 200; ${registry.listCalls} registry read(s) (bound: one per refreshIntervalMs)`,
+      'measured',
+    );
+  });
+
   it('retries a marked 503 on another instance and takes the draining one out', async () => {
     const {
       client,
