@@ -241,6 +241,8 @@ export function retry(deps: RetryDeps): Interceptor {
 interface AttemptFailure extends Error {
   retryable?: boolean;
   budgetTaken?: boolean;
+  /** The request was never written: retrying it adds no load to any provider, so it spends no budget. */
+  unsent?: boolean;
 }
 
 class RetryRun {
@@ -310,7 +312,7 @@ class RetryRun {
       shouldRetry: ({ error }) => {
         const failure = error as AttemptFailure;
         if (failure.retryable !== true || this.#stopped()) return false;
-        if (failure.budgetTaken === true || this.#deps.budget.tryAcquire()) {
+        if (failure.budgetTaken === true || failure.unsent === true || this.#deps.budget.tryAcquire()) {
           if (retryChannel.hasSubscribers)
             retryChannel.publish({
               service: this.#ctx.service,
@@ -403,6 +405,7 @@ class RetryRun {
             return;
           }
           const failure = error as AttemptFailure;
+          failure.unsent = !sent;
           failure.retryable =
             this.#replayable &&
             isRetryable({ method, hasIdempotencyKey: this.#idempotent, phase: sent ? 'sent' : 'not-sent', error });

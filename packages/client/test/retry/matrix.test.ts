@@ -401,7 +401,7 @@ describe('retries', () => {
   });
 
   it('fails with LOSSLESS_ERR_RETRY_BUDGET, naming the service and what was tried, when no retry is left', async () => {
-    const { fake, dispatch } = stack(['refused', 'ok'], { budget: new RetryBudget(0, 0) });
+    const { fake, dispatch } = stack(['reset-after-write', 'ok'], { budget: new RetryBudget(0, 0) });
     const r = await call(dispatch).result;
     expect(fake.attempts).toHaveLength(1);
     expect(r.error?.code).toBe('LOSSLESS_ERR_RETRY_BUDGET');
@@ -410,15 +410,24 @@ describe('retries', () => {
     const id = INSTANCES.find((i) => `http://${i.ip}:${i.port}` === tried)?.id as string;
     expect(r.error?.message).toContain(id);
     expect(r.error?.tried).toEqual([id]);
-    expect((r.error?.cause as { code?: string } | undefined)?.code).toBe('ECONNREFUSED');
+    expect((r.error?.cause as { code?: string } | undefined)?.code).toBe('ECONNRESET');
+  });
+
+  it('spends no budget on attempts that were never written (refused, reset before write): they add no load', async () => {
+    const budget = new RetryBudget(0, 0);
+    for (const failure of ['refused', 'reset-before-write'] as const) {
+      const { fake, dispatch } = stack([failure, failure, 'ok'], { budget });
+      expect((await call(dispatch, { method: 'POST' }).result).status).toBe(200);
+      expect(fake.attempts).toHaveLength(3);
+    }
   });
 
   it('shares the budget between requests: a burst of 1 allows one retry in all', async () => {
     const budget = new RetryBudget(0, 1);
-    const first = stack(['refused', 'ok'], { budget });
+    const first = stack(['reset-after-write', 'ok'], { budget });
     expect((await call(first.dispatch).result).status).toBe(200);
     expect(first.fake.attempts).toHaveLength(2);
-    const second = stack(['refused', 'ok'], { budget });
+    const second = stack(['reset-after-write', 'ok'], { budget });
     expect((await call(second.dispatch).result).error?.code).toBe('LOSSLESS_ERR_RETRY_BUDGET');
     expect(second.fake.attempts).toHaveLength(1);
   });
@@ -428,7 +437,7 @@ describe('retries', () => {
     budget.tryAcquire(); // spend the initial token
     const outcomes: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const s = stack(['refused', 'ok'], { budget });
+      const s = stack(['reset-after-write', 'ok'], { budget });
       const r = await call(s.dispatch).result;
       outcomes.push(r.error?.code ?? String(r.status));
     }
