@@ -4,23 +4,27 @@
 // summary at the end. Start a provider, run this beside it, restart the provider: `failed` stays 0.
 //
 //   node examples/consumer/client.mjs [--registry URL] [--service NAME] [--path /hello] [--rate N]
-//     [--duration S] [--timeout-ms MS] [--allow-remote]
+//     [--duration S] [--timeout-ms MS] [--allow-remote] [--metrics-port N]
 //
 // --registry  file:///dir, static://host:port,... or nacos://host:8848 (default LOSSLESS_REGISTRY, else
 //             the providers' default, a file registry in the temp dir)
 // --rate      requests per second, 1..1000 (default 20); the load is open loop: a slow instance does not
 //             slow the sending down, and latency is measured from each request's intended send time
 // --duration  seconds to run, 1..3600 (default 30); 0 runs until SIGTERM or SIGINT (for a Deployment)
+// --metrics-port  serve the client's Prometheus metrics (retries, markers, ejections, circuits, warm-up
+//             weight per instance) on http://127.0.0.1:N/metrics; 0 picks a free port (logged)
 // Bounded and on loopback by default: instances whose address is not loopback are skipped (and named
 // once) unless --allow-remote is given. SIGTERM or SIGINT stops the load and prints the summary.
 // Exit code 0 when no request failed, 1 when some did, 2 on bad arguments.
 
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from '@lossless/client';
 import { DEFAULT_MARKER_HEADER, isLoopback, registryFromUrl } from '@lossless/core';
+import { prometheusMetrics } from '@lossless/core/metrics';
 import { createNacosRegistry } from '@lossless/nacos';
 
 const { values: args } = parseArgs({
@@ -32,6 +36,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '30' },
     'timeout-ms': { type: 'string', default: '5000' },
     'allow-remote': { type: 'boolean', default: false },
+    'metrics-port': { type: 'string' },
   },
 });
 
@@ -87,6 +92,23 @@ const view = {
 };
 
 const client = createClient({ registry: view, timeoutMs });
+
+let metricsServer;
+if (args['metrics-port'] !== undefined) {
+  const port = int('metrics-port', 0, 65535);
+  const metrics = prometheusMetrics().track(client);
+  metricsServer = createServer(async (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.metrics());
+  });
+  await new Promise((resolve) => metricsServer.listen(port, '127.0.0.1', resolve));
+  log('info', `metrics on http://127.0.0.1:${metricsServer.address().port}/metrics`, {
+    metricsPort: metricsServer.address().port,
+  });
+}
 const url = `http://${args.service}${args.path}`;
 const redacted = registryUrl.replace(/(\/\/[^:/@]*:)[^/]*@/, '$1***@');
 log('info', `calling ${url} at ${rate} req/s for ${durationS === 0 ? 'as long as it runs' : `${durationS} s`}`, {
@@ -187,6 +209,7 @@ async function finish(why) {
     servedBy,
     latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) },
   });
+  metricsServer?.close();
   await client.close().catch(() => {});
   await registry.close().catch(() => {});
   process.exit(totals.failed === 0 && inFlight === 0 ? 0 : 1);

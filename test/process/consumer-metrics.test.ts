@@ -1,0 +1,58 @@
+// The consumer example serves its client's metrics: a scraper sees the provider's instance with its
+// weight, then, once that provider drains, the marked responses and the ejection.
+
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { call, promSample, tempRegistry, until } from '../support.js';
+import { launchScript, type Running, startExample } from './example.js';
+
+const CONSUMER = fileURLToPath(new URL('../../examples/consumer/client.mjs', import.meta.url));
+
+describe('consumer example: GET /metrics with --metrics-port', () => {
+  let registry: Awaited<ReturnType<typeof tempRegistry>> | undefined;
+  const children: Running[] = [];
+  afterEach(async () => {
+    for (const c of children.splice(0)) c.child.kill('SIGKILL');
+    await registry?.remove();
+  });
+
+  it('shows the instance and its weight, then the markers and the ejection when it drains', async () => {
+    registry = await tempRegistry();
+    const provider = await startExample(['--registry', registry.url, '--quiet-window-ms', '300']);
+    children.push(provider);
+    const consumer = launchScript(CONSUMER, [
+      '--registry',
+      registry.url,
+      '--rate',
+      '50',
+      '--duration',
+      '20',
+      '--metrics-port',
+      '0',
+    ]);
+    children.push(consumer);
+    let metricsPort = 0;
+    await until(() => {
+      metricsPort = Number(consumer.logs().find((l) => l.metricsPort !== undefined)?.metricsPort ?? 0);
+      return metricsPort > 0;
+    }, 'the consumer to serve metrics');
+    const scrape = async () => (await call(metricsPort, '/metrics')).body;
+    const instance = { service: 'hello-service', instance: `127.0.0.1:${provider.port}` };
+    await until(
+      async () => (promSample(await scrape(), 'lossless_client_instance_weight', instance) ?? 0) > 0,
+      'the instance in the client metrics',
+    );
+    expect(promSample(await scrape(), 'lossless_client_circuit_state', instance)).toBe(0);
+
+    provider.child.kill('SIGTERM');
+    await provider.exited;
+    const text = await scrape();
+    expect(promSample(text, 'lossless_client_marked_responses_total', instance)).toBeGreaterThanOrEqual(1);
+    expect(promSample(text, 'lossless_client_ejections_total', { service: 'hello-service' })).toBe(1);
+    expect(
+      promSample(text, 'lossless_client_registry_refreshes_total', { service: 'hello-service', reason: 'marker' }),
+    ).toBeGreaterThanOrEqual(1);
+    // the ejected instance is no longer in rotation
+    expect(promSample(text, 'lossless_client_instance_weight', instance)).toBeUndefined();
+  });
+});
