@@ -25,7 +25,8 @@ const { values: args } = parseArgs({
     steady: { type: 'string', default: '3' },
     runs: {
       type: 'string',
-      default: 'lossless/lossless,lossless/plain,naive/lossless,close-only/lossless,fixed-sleep/lossless',
+      default:
+        'lossless/lossless,lossless/plain,naive/lossless,naive/plain,close-only/lossless,close-only/plain,fixed-sleep/lossless',
     },
     'quiet-window-ms': { type: 'string', default: '1000' },
     'sleep-ms': { type: 'string', default: '2000' },
