@@ -1,9 +1,23 @@
 // Counts the requests a server is working on, from arrival until the response finished or its
-// socket closed. It sits on every request's path: one Map insert, one clock read and one shared
-// 'close' listener per request, nothing else unless the server is draining.
+// socket closed. It sits on every request's path, so it has two modes:
+//   - by connection (until something waits for idleness or the drain marks responses): per request,
+//     one clock read and one property write on the socket; the connections are known (one 'close'
+//     listener each, added on their first request) and the response each one is working on is the
+//     one Node assigned to it (`socket._httpMessage`, which Node sets while a response is under way
+//     and clears when it finished). Counting walks the connections, which only /status, metrics and
+//     the start of a drain do.
+//   - by response (from the drain on): each response in flight and each new one gets a shared
+//     'close' listener, so that the count is exact at every moment and the drain learns at once
+//     when it drops to zero.
+// HTTP/1.1 pipelining: a response queued behind another on the same connection is not counted
+// before the drain; server.close() still waits for it within drain.closeTimeoutMs.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+
+/** What Node keeps on an HTTP server's socket: the response under way, if any. */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null } & Record<symbol, unknown>;
 
 export interface InFlightRequest {
   readonly method: string;
@@ -26,11 +40,18 @@ export class InFlightTracker {
   marked = 0;
   /** Monotonic time (ms) of the latest arrival; -Infinity before the first. */
   lastArrival = Number.NEGATIVE_INFINITY;
-  /** Called whenever the count drops to zero. Set only while something waits for idleness. */
-  onIdle: (() => void) | undefined;
   /** Requests for which this returns true are not tracked at all (admin endpoints on the main server). */
   ignore: ((req: IncomingMessage) => boolean) | undefined;
 
+  #onIdle: (() => void) | undefined;
+  /** True once counting by response (see the top of this file). */
+  #exact = false;
+  /** Connections that carried a request, until they close. */
+  readonly #sockets = new Set<HttpSocket>();
+  // per-tracker keys on the sockets: two trackers may watch one server
+  readonly #kSeen = Symbol('lossless.tracked');
+  readonly #kArrival = Symbol('lossless.arrival');
+  readonly #kIgnored = Symbol('lossless.ignored');
   readonly #active = new Map<ServerResponse, number>();
   /** Long-lived responses (server-sent events...): not in flight for the drain; ended when it is over. */
   readonly #streams = new Map<ServerResponse, (res: ServerResponse) => unknown>();
@@ -42,8 +63,21 @@ export class InFlightTracker {
     this.#now = now;
   }
 
+  /** Called whenever the count drops to zero. Setting it makes the count exact from then on. */
+  get onIdle(): (() => void) | undefined {
+    return this.#onIdle;
+  }
+
+  set onIdle(fn: (() => void) | undefined) {
+    if (fn !== undefined) this.#countByResponse();
+    this.#onIdle = fn;
+  }
+
   get size(): number {
-    return this.#active.size;
+    if (this.#exact) return this.#active.size;
+    let n = 0;
+    for (const socket of this.#sockets) if (this.#underway(socket) !== undefined) n++;
+    return n;
   }
 
   /** Open long-lived responses registered with stream(). */
@@ -60,7 +94,7 @@ export class InFlightTracker {
     const wasActive = this.#active.delete(res);
     if (!wasActive) res.on('close', this.#onClose); // a response the tracker did not see (ignored path)
     this.#streams.set(res, end);
-    if (wasActive && this.#active.size === 0 && this.onIdle !== undefined) this.onIdle();
+    if (wasActive && this.#active.size === 0 && this.#onIdle !== undefined) this.#onIdle();
   }
 
   /**
@@ -111,6 +145,7 @@ export class InFlightTracker {
    * of requests already in flight whose headers are not sent yet.
    */
   startMarking(marker: MarkerSpec): void {
+    this.#countByResponse();
     this.#marker = marker;
     for (const res of this.#active.keys()) if (markResponse(res, marker)) this.marked++;
   }
@@ -119,7 +154,7 @@ export class InFlightTracker {
   snapshot(): InFlightRequest[] {
     const now = this.#now();
     const out: InFlightRequest[] = [];
-    for (const [res, start] of this.#active) {
+    for (const [res, start] of this.#entries()) {
       const req = res.req as IncomingMessage | undefined;
       out.push({ method: req?.method ?? '?', url: req?.url ?? '?', ageMs: now - start });
     }
@@ -128,23 +163,34 @@ export class InFlightTracker {
 
   /** Age in ms of the oldest request in flight, 0 when none. */
   oldestAgeMs(): number {
-    // Map iteration order is insertion order: the first entry is the oldest.
-    for (const start of this.#active.values()) return this.#now() - start;
-    return 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const [, start] of this.#entries()) if (start < oldest) oldest = start;
+    return oldest === Number.POSITIVE_INFINITY ? 0 : this.#now() - oldest;
   }
 
   /** Destroy the sockets of every request still in flight and every stream (used when a drain is cut short). */
   abortAll(): void {
-    for (const res of this.#active.keys()) res.socket?.destroy();
+    for (const [res] of this.#entries()) res.socket?.destroy();
     for (const res of this.#streams.keys()) res.socket?.destroy();
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.ignore?.(req)) return;
+    const socket = req.socket as HttpSocket;
+    if (this.ignore?.(req)) {
+      socket[this.#kIgnored] = res;
+      return;
+    }
     const now = this.#now();
-    this.#active.set(res, now);
     this.lastArrival = now;
     this.total++;
+    if (socket[this.#kSeen] !== true) {
+      socket[this.#kSeen] = true;
+      this.#sockets.add(socket);
+      socket.on('close', this.#onSocketClose);
+    }
+    socket[this.#kArrival] = now;
+    if (!this.#exact) return;
+    this.#active.set(res, now);
     if (this.#marker !== undefined) {
       this.arrivedWhileMarking++;
       this.marked++;
@@ -154,11 +200,47 @@ export class InFlightTracker {
     res.on('close', this.#onClose);
   };
 
+  /** The response `socket` is working on for a tracked request, if any. */
+  #underway(socket: HttpSocket): ServerResponse | undefined {
+    const res = socket._httpMessage;
+    if (res === null || res === undefined || res === socket[this.#kIgnored]) return undefined;
+    if (this.#streams.size > 0 && this.#streams.has(res)) return undefined;
+    return res;
+  }
+
+  /** The responses in flight with their arrival times. */
+  *#entries(): Generator<[ServerResponse, number]> {
+    if (this.#exact) {
+      yield* this.#active;
+      return;
+    }
+    for (const socket of this.#sockets) {
+      const res = this.#underway(socket);
+      if (res !== undefined) yield [res, socket[this.#kArrival] as number];
+    }
+  }
+
+  /** From now on every response in flight is counted by its own 'close' event. */
+  #countByResponse(): void {
+    if (this.#exact) return;
+    const entries = [...this.#entries()].sort((a, b) => a[1] - b[1]);
+    this.#exact = true;
+    for (const [res, start] of entries) {
+      this.#active.set(res, start);
+      res.on('close', this.#onClose);
+    }
+  }
+
+  readonly #onSocketClose = ((tracker: InFlightTracker) =>
+    function onSocketClose(this: HttpSocket): void {
+      tracker.#sockets.delete(this);
+    })(this);
+
   // One function shared by all responses: `this` is the response that closed.
   readonly #onClose = ((tracker: InFlightTracker) =>
     function onResponseClose(this: ServerResponse): void {
       if (tracker.#active.delete(this)) {
-        if (tracker.#active.size === 0 && tracker.onIdle !== undefined) tracker.onIdle();
+        if (tracker.#active.size === 0 && tracker.#onIdle !== undefined) tracker.#onIdle();
       } else if (tracker.#streams.size > 0) tracker.#streams.delete(this);
     })(this);
 }

@@ -105,4 +105,73 @@ describe('InFlightTracker', () => {
     await get(port, '/');
     expect(tracker.total).toBe(1);
   });
+
+  describe('by connection until something waits, then by response', () => {
+    it('counts requests in flight on keep-alive connections, one after another on the same socket', async () => {
+      const { server: s, port } = await listen();
+      server = s;
+      const tracker = new InFlightTracker();
+      tracker.attach(s);
+      const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+      await Promise.all([get(port, '/', agent), get(port, '/', agent)]);
+      expect(tracker.size).toBe(0);
+      // the same two sockets carry the next requests
+      const slow = [get(port, '/?ms=300', agent), get(port, '/?ms=300', agent)];
+      await until(() => tracker.size === 2, 'two in flight');
+      expect(tracker.snapshot().map((r) => r.url)).toEqual(['/?ms=300', '/?ms=300']);
+      expect(tracker.oldestAgeMs()).toBeGreaterThanOrEqual(0);
+      await Promise.all(slow);
+      await until(() => tracker.size === 0, 'none in flight');
+      expect(tracker.total).toBe(4);
+      agent.destroy();
+    });
+
+    it('a request in flight when counting switches is released by its own close, and onIdle fires', async () => {
+      const { server: s, port } = await listen();
+      server = s;
+      const tracker = new InFlightTracker();
+      tracker.attach(s);
+      const slow = get(port, '/?ms=200');
+      await until(() => tracker.size === 1, 'the slow request');
+      let idle = 0;
+      tracker.onIdle = () => idle++;
+      expect(tracker.size).toBe(1);
+      await slow;
+      await until(() => idle === 1, 'onIdle');
+      expect(tracker.size).toBe(0);
+    });
+
+    it('does not count an ignored request, and counts the next one on the same socket', async () => {
+      const { server: s, port } = await listen();
+      server = s;
+      const tracker = new InFlightTracker();
+      tracker.ignore = (req) => req.url?.startsWith('/readyz') === true;
+      tracker.attach(s);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const probe = get(port, '/readyz?ms=200', agent);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(tracker.size).toBe(0);
+      await probe;
+      const work = get(port, '/work?ms=200', agent);
+      await until(() => tracker.size === 1, 'the request after the probe');
+      await work;
+      agent.destroy();
+    });
+
+    it('two trackers on one server count independently', async () => {
+      const { server: s, port } = await listen();
+      server = s;
+      const a = new InFlightTracker();
+      const b = new InFlightTracker();
+      a.attach(s);
+      b.attach(s);
+      const slow = get(port, '/?ms=200');
+      await until(() => a.size === 1 && b.size === 1, 'both to count it');
+      a.startMarking(marker);
+      expect(a.size).toBe(1);
+      expect(b.size).toBe(1);
+      expect((await slow).headers['x-lossless-offline']).toBe('draining');
+      await until(() => a.size === 0 && b.size === 0, 'both to release it');
+    });
+  });
 });
