@@ -9,7 +9,8 @@ import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel }
 const EJECTION_MEMORY_MS = 10 * 60_000;
 
 export interface Endpoint {
-  readonly instance: Instance;
+  /** The latest listing of this registration (replaced in place: requests in flight hold this object). */
+  instance: Instance;
   readonly origin: string;
   /** `service/id`: stable key of the instance for breakers, ejection and metrics. */
   readonly key: string;
@@ -18,7 +19,7 @@ export interface Endpoint {
   /** True when it was in the first list of the service. */
   readonly initial: boolean;
   readonly registeredAt: number | undefined;
-  readonly warmupMs: number | undefined;
+  warmupMs: number | undefined;
   inFlight: number;
 }
 
@@ -43,6 +44,8 @@ export interface TableOptions {
 interface Entry extends ServiceState {
   /** Every listed registration by address and id (`identityOf`), usable or not (keeps firstSeen across updates). */
   known: Map<string, Endpoint>;
+  /** Registrations listed before and not now, with when they went (a flap keeps their warm-up). */
+  gone: Map<string, { endpoint: Endpoint; at: number }>;
   /** Ejected instances: address and id -> the registration time that was ejected, and when. */
   ejected: Map<string, { registeredAt: string; at: number }>;
   unsubscribe: () => void;
@@ -82,6 +85,7 @@ export class ServiceTable {
       loaded: false,
       lastError: undefined,
       known: new Map(),
+      gone: new Map(),
       ejected: new Map(),
       unsubscribe: () => {},
       lastListed: [],
@@ -203,23 +207,27 @@ export class ServiceTable {
       }
       const registeredAt = instance.metadata[METADATA_KEYS.registeredAt];
       const identity = identityOf(instance);
-      const previous = entry.known.get(identity);
+      // a registration listed before, or listed until recently (a flapping registry): the same object,
+      // so that its first sight (warm-up) and the requests in flight on it carry over
+      const previous = entry.known.get(identity) ?? entry.gone.get(identity)?.endpoint;
       const same = previous !== undefined && previous.instance.metadata[METADATA_KEYS.registeredAt] === registeredAt;
-      const endpoint: Endpoint =
-        same && previous !== undefined
-          ? { ...previous, instance }
-          : {
-              instance,
-              origin: originOf(instance),
-              key: `${entry.name}/${instance.id}`,
-              firstSeen: now,
-              initial: first,
-              registeredAt: parsePositive(registeredAt),
-              warmupMs: parsePositive(instance.metadata[METADATA_KEYS.warmupMs]),
-              inFlight: 0,
-            };
-      // keep in-flight counts of the live object
-      if (same && previous !== undefined) endpoint.inFlight = previous.inFlight;
+      let endpoint: Endpoint;
+      if (same && previous !== undefined) {
+        endpoint = previous;
+        endpoint.instance = instance;
+        endpoint.warmupMs = parsePositive(instance.metadata[METADATA_KEYS.warmupMs]);
+      } else {
+        endpoint = {
+          instance,
+          origin: originOf(instance),
+          key: `${entry.name}/${instance.id}`,
+          firstSeen: now,
+          initial: first,
+          registeredAt: parsePositive(registeredAt),
+          warmupMs: parsePositive(instance.metadata[METADATA_KEYS.warmupMs]),
+          inFlight: 0,
+        };
+      }
       known.set(identity, endpoint);
       const ejected = entry.ejected.get(identity);
       if (ejected !== undefined) {
@@ -231,11 +239,11 @@ export class ServiceTable {
     // Remember ejections even when the instance is no longer listed (a stale list must not bring the
     // draining registration back), but not forever.
     for (const [id, ejected] of entry.ejected) if (now - ejected.at > EJECTION_MEMORY_MS) entry.ejected.delete(id);
-    // requests in flight hold the old Endpoint objects: move their counts over
-    for (const e of entry.endpoints) {
-      const next = known.get(identityOf(e.instance));
-      if (next !== undefined && next !== e && next.key === e.key) next.inFlight = e.inFlight;
-    }
+    // registrations no longer listed are remembered for a while, in case they come back
+    for (const [identity, endpoint] of entry.known)
+      if (!known.has(identity)) entry.gone.set(identity, { endpoint, at: now });
+    for (const identity of known.keys()) entry.gone.delete(identity);
+    for (const [identity, gone] of entry.gone) if (now - gone.at > EJECTION_MEMORY_MS) entry.gone.delete(identity);
     entry.known = known;
     entry.endpoints = usable;
     entry.lastError = undefined;
