@@ -131,11 +131,9 @@ export function createClient(options: ClientOptions): LosslessClient {
     Object.values(schemes).some((f) => typeof f !== 'function')
   )
     throw new InvalidOptionError('registrySchemes', schemes, 'expected an object of factory functions');
-  const ownsRegistry = typeof options.registry === 'string';
-  const registry =
-    typeof options.registry === 'string' ? registryFromUrl(options.registry, { logger, schemes }) : options.registry;
-  if (typeof registry?.subscribe !== 'function' || typeof registry.list !== 'function')
-    throw new InvalidOptionError('registry', options.registry, 'expected a registry URL or a Registry');
+  const given = options.registry;
+  if (typeof given !== 'string' && (typeof given?.subscribe !== 'function' || typeof given.list !== 'function'))
+    throw new InvalidOptionError('registry', given, 'expected a registry URL or a Registry');
 
   const markerHeader = headerName('markerHeader', options.markerHeader, DEFAULT_MARKER_HEADER);
   const w = group('warmup', options.warmup);
@@ -176,13 +174,20 @@ export function createClient(options: ClientOptions): LosslessClient {
   const wallNow = clock.wallNow ?? Date.now;
   const random = clock.random ?? Math.random;
 
-  const table = new ServiceTable({ registry, logger, now, refreshIntervalMs });
-  const breakers = new Breakers({
+  const breakerOptions = {
     errorThresholdPercentage: num('breaker.errorThresholdPercentage', b.errorThresholdPercentage, 50, 1, 100),
     volumeThreshold: num('breaker.volumeThreshold', b.volumeThreshold, 10, 0, 1_000_000),
     resetTimeoutMs: num('breaker.resetTimeoutMs', b.resetTimeoutMs, 5000, 1, 3_600_000),
     rollingWindowMs: num('breaker.rollingWindowMs', b.rollingWindowMs, 10_000, 10, 3_600_000),
-  });
+  };
+
+  // built last, once every option is known to be valid: a registry from a URL is ours to close
+  const ownsRegistry = typeof given === 'string';
+  const registry = typeof given === 'string' ? registryFromUrl(given, { logger, schemes }) : given;
+  if (typeof registry?.subscribe !== 'function' || typeof registry.list !== 'function')
+    throw new InvalidOptionError('registry', given, 'expected a registry URL or a Registry');
+  const table = new ServiceTable({ registry, logger, now, refreshIntervalMs });
+  const breakers = new Breakers(breakerOptions);
 
   const serviceCache = new Map<string, string | null>();
   const serviceOf = (origin: string): string | undefined => {

@@ -362,6 +362,20 @@ describe('createClient: counterexamples found by the properties above', () => {
     );
   });
 
+  it('builds no registry from a URL when another option is invalid (nothing left open)', () => {
+    let built = 0;
+    const factory = () => {
+      built++;
+      return registryObject;
+    };
+    for (const bad of [{ retry: { attempts: 0 } }, { breaker: { volumeThreshold: -1 } }, { clock: 0 }]) {
+      expect(() =>
+        createClient({ registry: 'test://x', registrySchemes: { test: factory }, ...bad } as ClientOptions),
+      ).toThrowError(expect.objectContaining({ code: 'LOSSLESS_ERR_INVALID_OPTION' }));
+    }
+    expect(built).toBe(0);
+  });
+
   it('takes null as "not set" for services and connections', () => {
     clients.push(createClient({ registry: registryObject, services: null, connections: null } as never));
   });
