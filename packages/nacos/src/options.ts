@@ -184,5 +184,6 @@ function normalizeServer(value: unknown, label: string): string {
 
 function isLoopbackServer(server: string): boolean {
   const host = server.replace(/:\d+$/, '');
-  return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+  // 127.example.com is a name, not a loopback address
+  return host === 'localhost' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'));
 }

@@ -64,6 +64,8 @@ describe('resolveNacosOptions', () => {
 
   it('leaves clientIP to the client for remote servers unless set', () => {
     expect(resolveNacosOptions({ servers: ['nacos-0.nacos:8848'] }).clientIp).toBeUndefined();
+    // a host name that starts like a loopback address is not one
+    expect(resolveNacosOptions({ servers: ['127.example.com:8848'] }).clientIp).toBeUndefined();
     expect(resolveNacosOptions({ servers: ['nacos-0.nacos:8848'], clientIp: '10.1.2.3' }).clientIp).toBe('10.1.2.3');
   });
 
