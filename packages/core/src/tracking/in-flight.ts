@@ -9,8 +9,9 @@
 //   - by response (from the drain on): each response in flight and each new one gets a shared
 //     'close' listener, so that the count is exact at every moment and the drain learns at once
 //     when it drops to zero.
-// HTTP/1.1 pipelining: a response queued behind another on the same connection is not counted
-// before the drain; server.close() still waits for it within drain.closeTimeoutMs.
+// HTTP/1.1 pipelining: a request that arrives while its connection is still answering an earlier
+// one waits in Node's queue without being the connection's response; those few are followed by their
+// own 'close' event from the start.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -53,6 +54,8 @@ export class InFlightTracker {
   readonly #kArrival = Symbol('lossless.arrival');
   readonly #kIgnored = Symbol('lossless.ignored');
   readonly #active = new Map<ServerResponse, number>();
+  /** Pipelined responses queued behind another on their connection (counting by connection only). */
+  readonly #queued = new Map<ServerResponse, number>();
   /** Long-lived responses (server-sent events...): not in flight for the drain; ended when it is over. */
   readonly #streams = new Map<ServerResponse, (res: ServerResponse) => unknown>();
   readonly #now: () => number;
@@ -75,7 +78,7 @@ export class InFlightTracker {
 
   get size(): number {
     if (this.#exact) return this.#active.size;
-    let n = 0;
+    let n = this.#queued.size;
     for (const socket of this.#sockets) if (this.#underway(socket) !== undefined) n++;
     return n;
   }
@@ -188,8 +191,15 @@ export class InFlightTracker {
       this.#sockets.add(socket);
       socket.on('close', this.#onSocketClose);
     }
-    socket[this.#kArrival] = now;
-    if (!this.#exact) return;
+    if (!this.#exact) {
+      if (socket._httpMessage === res) socket[this.#kArrival] = now;
+      else {
+        // pipelined: queued behind the connection's current response
+        this.#queued.set(res, now);
+        res.on('close', this.#onQueuedClose);
+      }
+      return;
+    }
     this.#active.set(res, now);
     if (this.#marker !== undefined) {
       this.arrivedWhileMarking++;
@@ -205,6 +215,7 @@ export class InFlightTracker {
     const res = socket._httpMessage;
     if (res === null || res === undefined || res === socket[this.#kIgnored]) return undefined;
     if (this.#streams.size > 0 && this.#streams.has(res)) return undefined;
+    if (this.#queued.size > 0 && this.#queued.has(res)) return undefined; // counted as queued
     return res;
   }
 
@@ -218,6 +229,7 @@ export class InFlightTracker {
       const res = this.#underway(socket);
       if (res !== undefined) yield [res, socket[this.#kArrival] as number];
     }
+    for (const [res, start] of this.#queued) if (!this.#streams.has(res)) yield [res, start];
   }
 
   /** From now on every response in flight is counted by its own 'close' event. */
@@ -231,9 +243,26 @@ export class InFlightTracker {
     }
   }
 
+  readonly #onQueuedClose = ((tracker: InFlightTracker) =>
+    function onQueuedClose(this: ServerResponse): void {
+      tracker.#queued.delete(this);
+    })(this);
+
   readonly #onSocketClose = ((tracker: InFlightTracker) =>
     function onSocketClose(this: HttpSocket): void {
       tracker.#sockets.delete(this);
+      // a pipelined response still queued when its connection closes never emits 'close' (Node
+      // never gave it the socket): forget it here
+      for (const res of tracker.#queued.keys()) if (res.req?.socket === this) tracker.#queued.delete(res);
+      if (!tracker.#exact || tracker.#active.size === 0) return;
+      let dropped = false;
+      for (const res of tracker.#active.keys()) {
+        if (res.socket === null && res.req?.socket === this && !res.writableFinished) {
+          tracker.#active.delete(res);
+          dropped = true;
+        }
+      }
+      if (dropped && tracker.#active.size === 0 && tracker.#onIdle !== undefined) tracker.#onIdle();
     })(this);
 
   // One function shared by all responses: `this` is the response that closed.

@@ -1,4 +1,5 @@
 import { Agent, request, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InFlightTracker } from '../../src/tracking/in-flight.js';
 import { get, listen, until } from '../helpers.js';
@@ -172,6 +173,72 @@ describe('InFlightTracker', () => {
       expect(b.size).toBe(1);
       expect((await slow).headers['x-lossless-offline']).toBe('draining');
       await until(() => a.size === 0 && b.size === 0, 'both to release it');
+    });
+  });
+
+  describe('HTTP/1.1 pipelining', () => {
+    /** Writes two GETs back to back on one connection; resolves with the socket and what it received. */
+    function pipeline(port: number, first: string, second: string) {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      socket.on('error', () => {});
+      socket.write(`GET ${first} HTTP/1.1\r\nHost: x\r\n\r\nGET ${second} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      return { socket, received: () => received };
+    }
+
+    it('counts a response queued behind another on the same connection', async () => {
+      const { server: s, port } = await listen();
+      server = s;
+      const tracker = new InFlightTracker();
+      tracker.attach(s);
+      const p = pipeline(port, '/?ms=200', '/?ms=100');
+      await until(() => tracker.total === 2, 'both requests to arrive');
+      expect(tracker.size).toBe(2);
+      expect(tracker.snapshot().map((r) => r.url)).toEqual(['/?ms=200', '/?ms=100']);
+      await until(() => (p.received().match(/HTTP\/1\.1 200/g) ?? []).length === 2, 'both answers');
+      await until(() => tracker.size === 0, 'none in flight');
+      p.socket.destroy();
+    });
+
+    it('at the start of a drain both are followed; the first answer closes the connection', async () => {
+      const { server: s, port } = await listen();
+      server = s;
+      const tracker = new InFlightTracker();
+      tracker.attach(s);
+      const p = pipeline(port, '/?ms=200', '/?ms=100');
+      await until(() => tracker.total === 2, 'both requests to arrive');
+      tracker.startMarking(marker);
+      expect(tracker.size).toBe(2);
+      // Connection: close on the first answer: the server answers no more on this connection, and
+      // the caller must send the second request again (RFC 9112 9.3.2); nothing stays counted
+      await until(() => p.received().includes('x-lossless-offline: draining'), 'the marked first answer');
+      expect(p.received()).toMatch(/connection: close/i);
+      await until(() => tracker.size === 0, 'none in flight');
+      p.socket.destroy();
+    });
+
+    it('forgets a queued response whose connection closed (it never emits close), before and during a drain', async () => {
+      const { server: s, port } = await listen(() => {
+        // never answers
+      });
+      server = s;
+      for (const exact of [false, true]) {
+        const tracker = new InFlightTracker();
+        const detach = tracker.attach(s);
+        let idle = 0;
+        const p = pipeline(port, '/hang', '/queued');
+        await until(() => tracker.total === 2, 'both requests to arrive');
+        if (exact) tracker.onIdle = () => idle++;
+        expect(tracker.size).toBe(2);
+        p.socket.destroy();
+        await until(() => tracker.size === 0, 'both to be released');
+        if (exact) expect(idle).toBe(1);
+        detach();
+      }
     });
   });
 });
