@@ -62,6 +62,8 @@ export interface ClientOptions {
     readonly resetTimeoutMs?: number;
     /** Rolling window of the failure percentage, in ms. Default 10000. */
     readonly rollingWindowMs?: number;
+    /** Connection failures in a row (refused, reset...) that open a circuit at once; 0 for never. Default 5. */
+    readonly connectionFailures?: number;
   };
   /** Overall time for one request, retries included, in ms; 0 for none. Default 30000. */
   readonly timeoutMs?: number;
@@ -179,7 +181,10 @@ export function createClient(options: ClientOptions): LosslessClient {
     volumeThreshold: num('breaker.volumeThreshold', b.volumeThreshold, 10, 0, 1_000_000),
     resetTimeoutMs: num('breaker.resetTimeoutMs', b.resetTimeoutMs, 5000, 1, 3_600_000),
     rollingWindowMs: num('breaker.rollingWindowMs', b.rollingWindowMs, 10_000, 10, 3_600_000),
+    connectionFailures: num('breaker.connectionFailures', b.connectionFailures, 5, 0, 1000),
   };
+  if (!Number.isInteger(breakerOptions.connectionFailures))
+    throw new InvalidOptionError('breaker.connectionFailures', b.connectionFailures, 'expected an integer in 0..1000');
 
   // built last, once every option is known to be valid: a registry from a URL is ours to close
   const ownsRegistry = typeof given === 'string';

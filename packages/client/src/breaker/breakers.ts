@@ -13,17 +13,17 @@ export interface BreakerOptions {
   readonly resetTimeoutMs: number;
   /** Length of the rolling window, in ms. Default 10000. */
   readonly rollingWindowMs: number;
+  /** Connection failures in a row that open the circuit at once; 0 turns the rule off. Default 5. */
+  readonly connectionFailures: number;
 }
 
 type Attempt = () => Promise<unknown>;
 
-/**
- * Connection failures in a row (refused, reset, unreachable, connect timeout) that open the circuit at
- * once: the instance is gone (a crashed process), and the failure share alone would wait until the
- * failures outnumber the successes still in the rolling window, while every request sent there needs
- * a retry. Envoy's outlier detection ejects after 5 consecutive local-origin failures too.
- */
-const CONNECTION_FAILURES_TO_OPEN = 5;
+// Connection failures in a row (refused, reset, unreachable, connect timeout) open the circuit at
+// once (options.connectionFailures): the instance is gone (a crashed process), and the failure share
+// alone would wait until the failures outnumber the successes still in the rolling window, while every
+// request sent there needs a retry. Envoy's outlier detection ejects after 5 consecutive
+// local-origin failures too.
 const CONNECTION_FAILURES = new Set([
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',
@@ -72,9 +72,9 @@ export class Breakers {
 
   /** An attempt on `origin` failed: counts connection failures in a row, and opens the circuit after enough. */
   failed(origin: string, code: string | undefined): void {
-    if (code === undefined || !CONNECTION_FAILURES.has(code)) return;
+    if (this.#options.connectionFailures === 0 || code === undefined || !CONNECTION_FAILURES.has(code)) return;
     const inARow = (this.#connectionFailures.get(origin) ?? 0) + 1;
-    if (inARow < CONNECTION_FAILURES_TO_OPEN) {
+    if (inARow < this.#options.connectionFailures) {
       this.#connectionFailures.set(origin, inARow);
       return;
     }

@@ -15,9 +15,20 @@ describe('Breakers (fake timers)', () => {
     vi.useRealTimers();
   });
 
-  function setup(volumeThreshold = 4, resetTimeoutMs = 1000, rollingWindowMs = 10_000): Breakers {
+  function setup(
+    volumeThreshold = 4,
+    resetTimeoutMs = 1000,
+    rollingWindowMs = 10_000,
+    connectionFailures = 5,
+  ): Breakers {
     vi.useFakeTimers();
-    breakers = new Breakers({ errorThresholdPercentage: 50, volumeThreshold, resetTimeoutMs, rollingWindowMs });
+    breakers = new Breakers({
+      errorThresholdPercentage: 50,
+      volumeThreshold,
+      resetTimeoutMs,
+      rollingWindowMs,
+      connectionFailures,
+    });
     return breakers;
   }
 
@@ -165,6 +176,20 @@ describe('Breakers (fake timers)', () => {
     for (let i = 0; i < 4; i++) b.failed(ORIGIN, 'ECONNREFUSED');
     for (let i = 0; i < 10; i++) b.failed(ORIGIN, i % 2 === 0 ? undefined : 'LOSSLESS_ERR_TIMEOUT');
     expect(b.state(ORIGIN)).toBe('closed');
+  });
+
+  it('takes the number in a row from breaker.connectionFailures; 0 turns the rule off', async () => {
+    const two = setup(4, 1000, 10_000, 2);
+    for (let i = 0; i < 100; i++) await fire(two, succeeding);
+    two.failed(ORIGIN, 'ECONNREFUSED');
+    expect(two.state(ORIGIN)).toBe('closed');
+    two.failed(ORIGIN, 'ECONNREFUSED');
+    expect(two.state(ORIGIN)).toBe('open');
+    two.shutdown();
+    const off = setup(4, 1000, 10_000, 0);
+    for (let i = 0; i < 100; i++) await fire(off, succeeding);
+    for (let i = 0; i < 50; i++) off.failed(ORIGIN, 'ECONNREFUSED');
+    expect(off.state(ORIGIN)).toBe('closed');
   });
 });
 
