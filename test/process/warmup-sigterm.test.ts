@@ -13,7 +13,7 @@ describe('express example: SIGTERM during the warm-up', () => {
     await registry?.remove();
   });
 
-  it('exits within a second, exit code 0, never listed in the registry', async ({ annotate }) => {
+  it('exits promptly, exit code 0, never listed in the registry', async ({ annotate }) => {
     registry = await tempRegistry();
     const watcher = watch(registry.url, 'hello-service');
     children.push(watcher);
@@ -27,7 +27,8 @@ describe('express example: SIGTERM during the warm-up', () => {
     r.child.kill('SIGTERM');
     const { code, at } = await r.exited;
     expect(code).toBe(0);
-    expect(at - sigtermAt).toBeLessThan(1000 + 300);
+    // "promptly": well before the 10 s warm-up would have ended (about 0.3 s here; a busy machine adds more)
+    expect(at - sigtermAt).toBeLessThan(3000);
     // give the watcher a poll interval to notice anything, then check it never listed an instance
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(watcher.seen().flatMap((s) => s.ids)).toEqual([]);

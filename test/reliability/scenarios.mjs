@@ -51,7 +51,7 @@ export const SCENARIOS = [
     tests: [
       {
         file: 'test/process/warmup-sigterm.test.ts',
-        name: 'exits within a second, exit code 0, never listed in the registry',
+        name: 'exits promptly, exit code 0, never listed in the registry',
       },
     ],
   },
