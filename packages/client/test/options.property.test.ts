@@ -5,6 +5,7 @@
 import { LosslessError, type Registry, StaticRegistry } from '@lossless/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { editedOptions, type Input, oddValues } from '../../core/test/property.js';
 import { type ClientOptions, createClient, type LosslessClient } from '../src/client.js';
 
 const RUNS = 200;
@@ -33,59 +34,42 @@ const registryObject = Object.assign(new StaticRegistry([{ host: '127.0.0.1', po
 });
 
 /** Values of every type, with the odd ones well represented. */
-const odd: fc.Arbitrary<unknown> = fc.oneof(
-  fc.anything({
-    maxDepth: 2,
-    withBigInt: true,
-    withBoxedValues: true,
-    withDate: true,
-    withMap: true,
-    withSet: true,
-    withNullPrototype: true,
-    withObjectString: true,
-    withSparseArray: true,
-    withTypedArray: true,
-  }),
-  fc.constantFrom<unknown>(
-    undefined,
-    null,
-    true,
-    Number.NaN,
-    Number.POSITIVE_INFINITY,
-    Number.NEGATIVE_INFINITY,
-    -1,
-    0,
-    -0,
-    0.5,
-    1.5,
-    11,
-    101,
-    2 ** 31,
-    Number.MAX_VALUE,
-    10n,
-    '',
-    ' ',
-    'a b',
-    '\u0000',
-    '0',
-    'static://127.0.0.1:0',
-    'static://127.0.0.1:1',
-    'file:///tmp/x?pollMs=0',
-    [],
-    [''],
-    [5],
-    {},
-    Object.create(null),
-    noop,
-    Symbol('odd'),
-    // a Registry missing functions the client calls
-    { subscribe: noop },
-    { subscribe: () => noop, list: async () => [] },
-  ),
-  fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.double(),
-  fc.integer(),
-);
+const odd = oddValues([
+  undefined,
+  null,
+  true,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  -1,
+  0,
+  -0,
+  0.5,
+  1.5,
+  11,
+  101,
+  2 ** 31,
+  Number.MAX_VALUE,
+  10n,
+  '',
+  ' ',
+  'a b',
+  '\u0000',
+  '0',
+  'static://127.0.0.1:0',
+  'static://127.0.0.1:1',
+  'file:///tmp/x?pollMs=0',
+  [],
+  [''],
+  [5],
+  {},
+  Object.create(null),
+  noop,
+  Symbol('odd'),
+  // a Registry missing functions the client calls
+  { subscribe: noop },
+  { subscribe: () => noop, list: async () => [] },
+]);
 
 const token = fc.stringMatching(/^[!#$%&'*+.^_`|~0-9a-z-]{1,20}$/);
 
@@ -168,30 +152,8 @@ const SLOTS = [
   'clock.random',
 ] as const;
 
-type Input = Record<string, unknown>;
-
-/** A copy of `options` with `value` at `path` (copying each object or array on the way; holes stay holes). */
-function withValueAt(options: Input, path: string, value: unknown): Input {
-  const [head, ...rest] = path.split('.') as [string, ...string[]];
-  const copy: Input = Array.isArray(options) ? Object.assign([], options) : { ...options };
-  if (rest.length === 0) copy[head] = value;
-  else {
-    const inner = copy[head];
-    copy[head] = withValueAt(
-      typeof inner === 'object' && inner !== null ? (inner as Input) : {},
-      rest.join('.'),
-      value,
-    );
-  }
-  return copy;
-}
-
 /** Valid options with one to three values anywhere replaced by anything at all. */
-const anyOptions = fc
-  .tuple(validOptions, fc.array(fc.tuple(fc.constantFrom(...SLOTS), odd), { minLength: 1, maxLength: 3 }))
-  .map(([options, edits]) =>
-    edits.reduce((o, [path, value]) => withValueAt(o, path, value), options as unknown as Input),
-  );
+const anyOptions = editedOptions(validOptions, SLOTS, odd);
 
 // What the options accept (ClientOptions' documentation and createClient's ranges), written out
 // independently: an accepted value outside of it was accepted silently.

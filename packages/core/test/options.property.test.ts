@@ -15,6 +15,7 @@ import { StaticRegistry } from '../src/registry/static.js';
 import type { Registry } from '../src/registry/types.js';
 import { parseStaticAddresses, registryFromUrl } from '../src/registry/url.js';
 import { isHost } from '../src/registry/validate.js';
+import { editedOptions, type Input, oddValues } from './property.js';
 
 const RUNS = 200;
 
@@ -32,20 +33,8 @@ function attempt<T>(fn: () => T): { ok: true; value: T } | { ok: false; error: L
 const noop = (): void => {};
 
 /** Values of every type, with the odd ones (NaN, -0, huge, empty, control characters, ...) well represented. */
-const odd: fc.Arbitrary<unknown> = fc.oneof(
-  fc.anything({
-    maxDepth: 2,
-    withBigInt: true,
-    withBoxedValues: true,
-    withDate: true,
-    withMap: true,
-    withSet: true,
-    withNullPrototype: true,
-    withObjectString: true,
-    withSparseArray: true,
-    withTypedArray: true,
-  }),
-  fc.constantFrom<unknown>(
+const odd = oddValues(
+  [
     undefined,
     null,
     true,
@@ -86,10 +75,7 @@ const odd: fc.Arbitrary<unknown> = fc.oneof(
     noop,
     Symbol('odd'),
     new Date(Number.NaN),
-  ),
-  fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.double(),
-  fc.integer(),
+  ],
   // arrays with holes, of values that are valid where an array is expected (signals, warm-up hooks)
   fc.sparseArray(fc.constantFrom<unknown>('SIGTERM', { name: 'warm', run: noop }), { minNumElements: 1, maxLength: 3 }),
 );
@@ -217,30 +203,8 @@ const SLOTS = [
   'env.LOSSLESS_ADMIN_TOKEN',
 ] as const;
 
-type Input = Record<string, unknown>;
-
-/** A copy of `options` with `value` at `path` (copying each object or array on the way; array holes stay holes). */
-function withValueAt(options: Input, path: string, value: unknown): Input {
-  const [head, ...rest] = path.split('.') as [string, ...string[]];
-  const copy: Input = Array.isArray(options) ? Object.assign([], options) : { ...options };
-  if (rest.length === 0) copy[head] = value;
-  else {
-    const inner = copy[head];
-    copy[head] = withValueAt(
-      typeof inner === 'object' && inner !== null ? (inner as Input) : {},
-      rest.join('.'),
-      value,
-    );
-  }
-  return copy;
-}
-
 /** Valid options with one to three values anywhere replaced by anything at all. */
-const anyProviderOptions = fc
-  .tuple(validOptions, fc.array(fc.tuple(fc.constantFrom(...SLOTS), odd), { minLength: 1, maxLength: 3 }))
-  .map(([options, edits]) =>
-    edits.reduce((o, [path, value]) => withValueAt(o, path, value), options as unknown as Input),
-  );
+const anyProviderOptions = editedOptions(validOptions, SLOTS, odd);
 
 const given = (v: unknown): boolean => v !== undefined && v !== null;
 const isPlainObject = (v: unknown): v is Input => typeof v === 'object' && v !== null && !Array.isArray(v);

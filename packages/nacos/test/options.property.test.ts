@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { LosslessError, registryFromUrl } from '@lossless/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { editedOptions, oddValues } from '../../core/test/property.js';
 import {
   type NacosRegistryOptions,
   parseNacosUrl,
@@ -35,58 +36,41 @@ function attempt<T>(fn: () => T): T | undefined {
 const noop = (): void => {};
 
 /** Values of every type, with the odd ones well represented. */
-const odd: fc.Arbitrary<unknown> = fc.oneof(
-  fc.anything({
-    maxDepth: 2,
-    withBigInt: true,
-    withBoxedValues: true,
-    withDate: true,
-    withMap: true,
-    withSet: true,
-    withNullPrototype: true,
-    withObjectString: true,
-    withSparseArray: true,
-    withTypedArray: true,
-  }),
-  fc.constantFrom<unknown>(
-    undefined,
-    null,
-    true,
-    'true',
-    Number.NaN,
-    Number.POSITIVE_INFINITY,
-    -1,
-    0,
-    0.5,
-    3_600_001,
-    2 ** 31,
-    10n,
-    '',
-    ' ',
-    '.',
-    '-',
-    'a..b',
-    '[:]',
-    '[::1]',
-    'h:0',
-    'h:65536',
-    'h:8848',
-    '127.0.0.1',
-    'my-host',
-    'a/b',
-    '\u0000',
-    [],
-    [''],
-    ['h'],
-    {},
-    Object.create(null),
-    noop,
-    Symbol('odd'),
-  ),
-  fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.double(),
-  fc.integer(),
-);
+const odd = oddValues([
+  undefined,
+  null,
+  true,
+  'true',
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  -1,
+  0,
+  0.5,
+  3_600_001,
+  2 ** 31,
+  10n,
+  '',
+  ' ',
+  '.',
+  '-',
+  'a..b',
+  '[:]',
+  '[::1]',
+  'h:0',
+  'h:65536',
+  'h:8848',
+  '127.0.0.1',
+  'my-host',
+  'a/b',
+  '\u0000',
+  [],
+  [''],
+  ['h'],
+  {},
+  Object.create(null),
+  noop,
+  Symbol('odd'),
+]);
 
 const name = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,30}$/);
 const hostName = fc.oneof(fc.domain(), fc.ipV4(), fc.constant('localhost'));
@@ -143,29 +127,8 @@ const SLOTS = [
   'logger.warn',
 ] as const;
 
-type Input = Record<string, unknown>;
-
-/** A copy of `options` with `value` at `path` (copying each object or array on the way; holes stay holes). */
-function withValueAt(options: Input, path: string, value: unknown): Input {
-  const [head, ...rest] = path.split('.') as [string, ...string[]];
-  const copy: Input = Array.isArray(options) ? Object.assign([], options) : { ...options };
-  if (rest.length === 0) copy[head] = value;
-  else {
-    const inner = copy[head];
-    copy[head] = withValueAt(
-      typeof inner === 'object' && inner !== null ? (inner as Input) : {},
-      rest.join('.'),
-      value,
-    );
-  }
-  return copy;
-}
-
-const anyOptions = fc
-  .tuple(validOptions, fc.array(fc.tuple(fc.constantFrom(...SLOTS), odd), { minLength: 1, maxLength: 3 }))
-  .map(([options, edits]) =>
-    edits.reduce((o, [path, value]) => withValueAt(o, path, value), options as unknown as Input),
-  );
+/** Valid options with one to three values anywhere replaced by anything at all. */
+const anyOptions = editedOptions(validOptions, SLOTS, odd);
 
 // What a resolved option may be, written out independently of the parser.
 const HOST_NAME =
