@@ -83,6 +83,10 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Lossl
     return `${prefix}${n}`;
   };
 
+  /** A counter fed by events. */
+  const counter = <L extends string>(metric: string, help: string, labelNames: readonly L[]): Counter<L> =>
+    new Counter({ name: name(metric), help, labelNames, registers });
+
   // --- provider ------------------------------------------------------------------------------
   new Gauge({
     name: name('provider_state'),
@@ -132,56 +136,44 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Lossl
     buckets: [...buckets],
     registers,
   });
-  const drainCut = new Counter({
-    name: name('provider_drain_cut_requests_total'),
-    help: 'Requests still in flight when a drain reached its maximum (their connections were cut).',
-    labelNames: ['service'],
-    registers,
-  });
-  const registryOps = new Counter({
-    name: name('registry_operations_total'),
-    help: 'Registry calls made by providers (register, deregister, disable), by result.',
-    labelNames: ['service', 'registry', 'operation', 'result'],
-    registers,
-  });
+  const drainCut = counter(
+    'provider_drain_cut_requests_total',
+    'Requests still in flight when a drain reached its maximum (their connections were cut).',
+    ['service'],
+  );
+  const registryOps = counter(
+    'registry_operations_total',
+    'Registry calls made by providers (register, deregister, disable), by result.',
+    ['service', 'registry', 'operation', 'result'],
+  );
 
   // --- client --------------------------------------------------------------------------------
-  const retries = new Counter({
-    name: name('client_retries_total'),
-    help: 'Attempts retried by the client, by reason of the failed attempt.',
-    labelNames: ['service', 'reason'],
-    registers,
-  });
-  const markers = new Counter({
-    name: name('client_marked_responses_total'),
-    help: 'Responses received with the offline marker.',
-    labelNames: ['service', 'instance'],
-    registers,
-  });
-  const ejections = new Counter({
-    name: name('client_ejections_total'),
-    help: 'Instances taken out of rotation after an offline marker.',
-    labelNames: ['service'],
-    registers,
-  });
-  const refreshes = new Counter({
-    name: name('client_registry_refreshes_total'),
-    help: 'Registry reads triggered by markers or suspicious empty lists.',
-    labelNames: ['service', 'reason'],
-    registers,
-  });
-  const registryErrors = new Counter({
-    name: name('client_registry_errors_total'),
-    help: 'Registry reads that failed (the last good list stayed in use).',
-    labelNames: ['service'],
-    registers,
-  });
-  const circuitChanges = new Counter({
-    name: name('client_circuit_transitions_total'),
-    help: 'Circuit breaker transitions per instance origin.',
-    labelNames: ['origin', 'state'],
-    registers,
-  });
+  const retries = counter('client_retries_total', 'Attempts retried by the client, by reason of the failed attempt.', [
+    'service',
+    'reason',
+  ]);
+  const markers = counter('client_marked_responses_total', 'Responses received with the offline marker.', [
+    'service',
+    'instance',
+  ]);
+  const ejections = counter('client_ejections_total', 'Instances taken out of rotation after an offline marker.', [
+    'service',
+  ]);
+  const refreshes = counter(
+    'client_registry_refreshes_total',
+    'Registry reads triggered by markers or suspicious empty lists.',
+    ['service', 'reason'],
+  );
+  const registryErrors = counter(
+    'client_registry_errors_total',
+    'Registry reads that failed (the last good list stayed in use).',
+    ['service'],
+  );
+  const circuitChanges = counter(
+    'client_circuit_transitions_total',
+    'Circuit breaker transitions per instance origin.',
+    ['origin', 'state'],
+  );
   const instanceGauge = (
     metric: string,
     help: string,
