@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { promSample as sample } from '../../../test/support.js';
 import { LosslessError } from '../src/errors.js';
 import { type LosslessMetrics, prometheusMetrics } from '../src/metrics.js';
+import type { MetricsSource } from '../src/options.js';
 import { Provider } from '../src/provider.js';
 import { get, listen, MemoryRegistry, until } from './helpers.js';
 
@@ -19,8 +20,11 @@ afterEach(async () => {
   }
 });
 
-async function providerWithMetrics(registry = new MemoryRegistry()) {
-  const metrics = prometheusMetrics();
+/** A provider on an admin port whose `metrics` option is `source` (prometheusMetrics() by default; null: none). */
+async function providerWithMetrics(
+  registry = new MemoryRegistry(),
+  source: MetricsSource | null = prometheusMetrics(),
+) {
   const { server, port } = await listen();
   const provider = new Provider({
     service: 'orders',
@@ -29,11 +33,12 @@ async function providerWithMetrics(registry = new MemoryRegistry()) {
     admin: { port: 0 },
     signals: false,
     exit: false,
-    metrics,
+    ...(source === null ? {} : { metrics: source }),
     drain: { quietWindowMs: 50, maxDrainMs: 5000 },
     registration: { retryMinDelayMs: 10, retryMaxDelayMs: 20, timeoutMs: 500, confirmTimeoutMs: 200 },
   });
-  live.push({ provider, server, metrics });
+  const metrics = source as LosslessMetrics;
+  live.push({ provider, server, ...('close' in (source ?? {}) ? { metrics } : {}) });
   return { provider, port, metrics, registry, adminPort: () => provider.adminAddress?.port ?? 0 };
 }
 
@@ -95,40 +100,23 @@ describe('prometheusMetrics() with a provider', () => {
   });
 
   it('answers 404 for /metrics when no metrics were given', async () => {
-    const { server } = await listen();
-    const provider = new Provider({
-      service: 'orders',
-      registry: new MemoryRegistry(),
-      server,
-      admin: { port: 0 },
-      signals: false,
-      exit: false,
-    });
-    live.push({ provider, server });
+    const { provider, adminPort } = await providerWithMetrics(new MemoryRegistry(), null);
     await provider.start();
-    const reply = await get(provider.adminAddress?.port ?? 0, '/metrics');
-    expect(reply.status).toBe(404);
+    expect((await get(adminPort(), '/metrics')).status).toBe(404);
   });
 
   it('answers 500 with a code when the metrics source fails, and 405 for POST', async () => {
-    const { server } = await listen();
-    const provider = new Provider({
-      service: 'orders',
-      registry: new MemoryRegistry(),
-      server,
-      admin: { port: 0 },
-      signals: false,
-      exit: false,
-      metrics: {
-        contentType: 'text/plain',
-        metrics: () => Promise.reject(new Error('collector broke')),
-      },
+    const { provider, adminPort } = await providerWithMetrics(new MemoryRegistry(), {
+      contentType: 'text/plain',
+      metrics: () => Promise.reject(new Error('collector broke')),
     });
-    live.push({ provider, server });
     await provider.start();
-    const reply = await get(provider.adminAddress?.port ?? 0, '/metrics');
+    const reply = await get(adminPort(), '/metrics');
     expect(reply.status).toBe(500);
     expect(JSON.parse(reply.body)).toMatchObject({ error: 'LOSSLESS_ERR_METRICS' });
+    const post = await fetch(`http://127.0.0.1:${adminPort()}/metrics`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 });
 
