@@ -198,3 +198,25 @@ describe('client.instances()', () => {
     expect(client.instances('nothing')).toEqual([]);
   });
 });
+
+describe('the channels @lossless/core/metrics listens to', () => {
+  it('are these: an event on each client channel moves its counter', async () => {
+    const { prometheusMetrics } = await import('@lossless/core/metrics');
+    const metrics = prometheusMetrics();
+    try {
+      const events: [keyof typeof CLIENT_CHANNELS, object, string][] = [
+        ['retry', { service: 's', attempt: 1, tried: ['a'], reason: 'ECONNREFUSED' }, 'lossless_client_retries_total'],
+        ['marker', { service: 's', instance: 'a', origin: 'o', status: 200 }, 'lossless_client_marked_responses_total'],
+        ['eject', { service: 's', instance: 'a', origin: 'o', reason: 'marker' }, 'lossless_client_ejections_total'],
+        ['refresh', { service: 's', reason: 'marker' }, 'lossless_client_registry_refreshes_total'],
+        ['registryError', { service: 's', error: new Error('down') }, 'lossless_client_registry_errors_total'],
+        ['circuit', { origin: 'o', state: 'open' }, 'lossless_client_circuit_transitions_total'],
+      ];
+      for (const [key, message] of events) diagnosticsChannel.channel(CLIENT_CHANNELS[key]).publish(message);
+      const text = await metrics.metrics();
+      for (const [key, , metric] of events) expect(text, key).toMatch(new RegExp(`^${metric}\\{[^}]*\\} 1$`, 'm'));
+    } finally {
+      metrics.close();
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { LIFECYCLE_STATES } from './lifecycle/states.js';
 import type { DrainSummary, Provider, RegistryOperation } from './provider.js';
 import { CHANNELS } from './provider.js';
 
-/** The client channels metrics listen to (their names are part of @lossless/client's API). */
+/** The client channels metrics listen to: @lossless/client's CLIENT_CHANNELS (core cannot import it; packages/client/test/channels.test.ts checks they match). */
 const CLIENT_CHANNEL_NAMES = {
   retry: 'lossless:client:retry',
   marker: 'lossless:client:marker',
