@@ -94,8 +94,11 @@ export class InFlightTracker {
    */
   stream(res: ServerResponse, end: (res: ServerResponse) => unknown): void {
     if (res.writableEnded || res.destroyed) return;
+    this.#queued.delete(res);
     const wasActive = this.#active.delete(res);
-    if (!wasActive) res.on('close', this.#onClose); // a response the tracker did not see (ignored path)
+    // not followed by its own 'close' yet (counting by connection, or an ignored path): follow it now,
+    // so that the stream is forgotten once it ends
+    if (!wasActive) res.on('close', this.#onClose);
     this.#streams.set(res, end);
     if (wasActive && this.#active.size === 0 && this.#onIdle !== undefined) this.#onIdle();
   }
