@@ -13,6 +13,8 @@ import { chooseNacosSource, currentFacts, NACOS_IMAGE } from './source.mjs';
 export interface RunningNacos {
   /** host:port of the HTTP API. */
   readonly addr: string;
+  /** host:port of the gRPC API: the HTTP port + 1000, where Nacos clients look for it. */
+  readonly grpcAddr: string;
   readonly source: 'env' | 'docker' | 'rnacos';
   /** Stops the server (rnacos only) while keeping its port and data, so that restart() brings it back. */
   readonly pause: () => Promise<void>;
@@ -29,7 +31,14 @@ export async function startNacos(options: StartNacosOptions = {}): Promise<Runni
   const source = chooseNacosSource(await currentFacts());
   switch (source.kind) {
     case 'env':
-      return { addr: source.addr, source: 'env', pause: unsupported, restart: unsupported, stop: async () => {} };
+      return {
+        addr: source.addr,
+        grpcAddr: plus1000(source.addr),
+        source: 'env',
+        pause: unsupported,
+        restart: unsupported,
+        stop: async () => {},
+      };
     case 'docker':
       return startContainer();
     case 'rnacos':
@@ -54,6 +63,8 @@ async function startContainer(): Promise<RunningNacos> {
     .start();
   return {
     addr: `${container.getHost()}:${container.getMappedPort(8848)}`,
+    // mapped ports are not 1000 apart: clients of the container need the gRPC address given
+    grpcAddr: `${container.getHost()}:${container.getMappedPort(9848)}`,
     source: 'docker',
     pause: unsupported,
     restart: unsupported,
@@ -64,7 +75,8 @@ async function startContainer(): Promise<RunningNacos> {
 }
 
 async function startRnacos(binary: string, options: StartNacosOptions): Promise<RunningNacos> {
-  const [httpPort, grpcPort] = await freePorts(2);
+  const httpPort = await freePortPair(1000);
+  const grpcPort = httpPort + 1000;
   const dir = await mkdtemp(join(tmpdir(), 'lossless-rnacos-'));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -132,6 +144,7 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
   }
   return {
     addr,
+    grpcAddr: `127.0.0.1:${grpcPort}`,
     source: 'rnacos',
     pause: halt,
     restart: launch,
@@ -171,6 +184,29 @@ async function waitLogin(addr: string, auth: { username: string; password: strin
       throw new Error(`Nacos at ${addr} did not accept its admin login within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+function plus1000(addr: string): string {
+  const i = addr.lastIndexOf(':');
+  return `${addr.slice(0, i)}:${Number(addr.slice(i + 1)) + 1000}`;
+}
+
+/** A free port p on 127.0.0.1 such that p + offset is free too (Nacos' gRPC port is HTTP + 1000). */
+export async function freePortPair(offset: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const [port] = await freePorts(1);
+    if (port === undefined || port + offset > 65535) continue;
+    if (await isFree(port + offset)) return port;
+  }
+  throw new Error(`no free port p with p + ${offset} free on 127.0.0.1 after 50 tries`);
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 /** Distinct free TCP ports on 127.0.0.1. */
