@@ -18,6 +18,15 @@ export interface Instance {
 
 export type InstanceListener = (instances: readonly Instance[]) => void;
 
+/**
+ * What a registry can say about one registration, for a provider that watches its own: the registry
+ * answered and holds it, answered and does not, or cannot be reached (then nothing is known).
+ */
+export type RegistrationState =
+  | { readonly kind: 'present'; readonly instance: Instance }
+  | { readonly kind: 'absent'; readonly reason: string }
+  | { readonly kind: 'unreachable'; readonly error: Error };
+
 export interface Registry {
   /** Short name for logs and errors: `file`, `static`, `nacos`. */
   readonly kind: string;
@@ -39,6 +48,18 @@ export interface Registry {
    * including a change to an empty list. Returns a function that unsubscribes.
    */
   subscribe(service: string, listener: InstanceListener, onError?: (error: Error) => void): () => void;
+  /**
+   * The instance as the registry holds it now (disabled included), or undefined when the registry
+   * answered that it does not hold it. Rejects when the registry cannot be reached: a provider must
+   * tell "gone" from "cannot tell". Without it, a provider reads its registration back with list().
+   */
+  lookup?(instance: Instance): Promise<Instance | undefined>;
+  /**
+   * Push, where the registry has it: calls `listener` when the registry's connection is lost
+   * (`unreachable`), when the registration is back after a reconnect (`present`), and when a change
+   * shows it gone (`absent`). A provider still reads its registration back; this only makes it sooner.
+   */
+  watch?(instance: Instance, listener: (state: RegistrationState) => void): () => void;
   /** Stops watchers and heartbeats. Does not deregister anything. Idempotent. */
   close(): Promise<void>;
 }
