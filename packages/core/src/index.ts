@@ -44,7 +44,7 @@ export type { ListRefresher } from './registry/refresher.js';
 export { listRefresher } from './registry/refresher.js';
 export type { StaticAddress } from './registry/static.js';
 export { StaticRegistry } from './registry/static.js';
-export type { Instance, InstanceListener, Registry, RegistrationState } from './registry/types.js';
+export type { Instance, InstanceListener, RegistrationState, Registry } from './registry/types.js';
 export { METADATA_KEYS } from './registry/types.js';
 export type { RegistryFactory, RegistryFromUrlOptions } from './registry/url.js';
 export { parseStaticAddresses, registryFromUrl } from './registry/url.js';
