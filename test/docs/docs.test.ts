@@ -5,7 +5,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+// the compiler's JS API: TypeScript 7 (the native compiler) has none yet, 6 has
+import ts from 'typescript-api';
 import { describe, expect, it } from 'vitest';
 import { canTransition, LIFECYCLE_STATES } from '../../packages/core/src/lifecycle/states.js';
 import { resolveProviderOptions } from '../../packages/core/src/options.js';

@@ -17,7 +17,8 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import { type ISecret, Secret } from 'kubernetes-models/v1/Secret';
 import { type IService, Service } from 'kubernetes-models/v1/Service';
-import ts from 'typescript';
+// the compiler's JS API: TypeScript 7 (the native compiler) has none yet, 6 has
+import ts from 'typescript-api';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { isLoopback } from '../../packages/core/src/admin/handler.js';

@@ -14,10 +14,11 @@ import {
   silentLogger,
 } from '@lossless/core';
 import { Agent, type Dispatcher, fetch as undiciFetch, request as undiciRequest } from 'undici';
-import { effectiveWeights } from './balancing/warmup.js';
 import { Breakers } from './breaker/breakers.js';
 import { type ServiceState, ServiceTable } from './discovery/table.js';
-import { balance, breaker, retry } from './interceptors.js';
+import { type BalanceDeps, balance, rotationOf } from './interceptor/balance.js';
+import { breaker } from './interceptor/breaker.js';
+import { retry } from './interceptor/retry.js';
 import { RetryBudget } from './retry/policy.js';
 
 export interface ClientOptions {
@@ -191,8 +192,14 @@ export function createClient(options: ClientOptions): LosslessClient {
   const registry = typeof given === 'string' ? registryFromUrl(given, { logger, schemes }) : given;
   if (typeof registry?.subscribe !== 'function' || typeof registry.list !== 'function')
     throw new InvalidOptionError('registry', given, 'expected a registry URL or a Registry');
-  const table = new ServiceTable({ registry, logger, now, refreshIntervalMs });
   const breakers = new Breakers(breakerOptions);
+  const table = new ServiceTable({
+    registry,
+    logger,
+    now,
+    refreshIntervalMs,
+    onLeave: (origin) => breakers.forget(origin),
+  });
 
   const serviceCache = new Map<string, string | null>();
   const serviceOf = (origin: string): string | undefined => {
@@ -208,19 +215,20 @@ export function createClient(options: ClientOptions): LosslessClient {
     keepAliveTimeout: keepAliveTimeoutMs,
     ...(connections !== undefined ? { connections } : {}),
   });
+  const balanceDeps: BalanceDeps = {
+    table,
+    breakers,
+    markerHeader,
+    curve: { floor, aggression },
+    defaultWarmupMs: windowMs,
+    serviceOf,
+    now,
+    wallNow,
+    random,
+  };
   const dispatcher = agent.compose(
     breaker(breakers, markerHeader),
-    balance({
-      table,
-      breakers,
-      markerHeader,
-      curve: { floor, aggression },
-      defaultWarmupMs: windowMs,
-      serviceOf,
-      now,
-      wallNow,
-      random,
-    }),
+    balance(balanceDeps),
     retry({
       attempts,
       budget: new RetryBudget(budgetRatio, budgetBurst),
@@ -250,15 +258,14 @@ export function createClient(options: ClientOptions): LosslessClient {
     instances: (service) => {
       const out: InstanceView[] = [];
       for (const name of service === undefined ? table.services() : [service]) {
-        const endpoints = table.get(name).endpoints;
-        const effective = effectiveWeights(endpoints, now(), wallNow(), windowMs, { floor, aggression });
-        endpoints.forEach((e, i) => {
+        const rotation = rotationOf(balanceDeps, table.get(name));
+        rotation.endpoints.forEach((e, i) => {
           out.push({
             service: name,
             instance: e.instance.id,
             origin: e.origin,
             weight: e.instance.weight,
-            effectiveWeight: effective[i] as number,
+            effectiveWeight: rotation.weights[i] as number,
             inFlight: e.inFlight,
             circuit: breakers.state(e.origin),
           });

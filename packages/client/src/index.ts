@@ -34,7 +34,10 @@ export {
   RequestTimeoutError,
   RetryBudgetExhaustedError,
 } from './errors.js';
-export type { AttemptContext, BalanceDeps, RetryDeps } from './interceptors.js';
-export { balance, breaker, hasHeader, kAttempt, retry } from './interceptors.js';
+export type { AttemptContext, BalanceDeps } from './interceptor/balance.js';
+export { balance, kAttempt } from './interceptor/balance.js';
+export { breaker } from './interceptor/breaker.js';
+export type { RetryDeps } from './interceptor/retry.js';
+export { retry } from './interceptor/retry.js';
 export type { Phase, RetryInput } from './retry/policy.js';
 export { isReplayable, isRetryable, RetryBudget } from './retry/policy.js';

@@ -1,6 +1,10 @@
 // One opossum circuit breaker per instance origin. An open circuit takes the instance out of
 // rotation; after resetTimeoutMs opossum lets one probe through (half-open) and closes on success.
+// The breakers share one timer for their rolling windows (opossum's rotateBucketController), and an
+// origin's breaker is forgotten once the origin has left the registry: pod addresses change on every
+// rollout, and a breaker per address ever seen would grow without bound.
 
+import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { circuitChannel } from '../channels.js';
 
@@ -18,6 +22,9 @@ export interface BreakerOptions {
 }
 
 type Attempt = () => Promise<unknown>;
+
+/** Buckets of a rolling window. */
+const BUCKETS = 10;
 
 // Connection failures in a row (refused, reset, unreachable, connect timeout) open the circuit at
 // once (options.connectionFailures): the instance is gone (a crashed process), and the failure share
@@ -39,6 +46,11 @@ export class Breakers {
   readonly #byOrigin = new Map<string, CircuitBreaker<[Attempt], unknown>>();
   /** Connection failures in a row, per origin. */
   readonly #connectionFailures = new Map<string, number>();
+  /** Origins whose circuit is open or half-open: when none is, a pick checks no circuit. */
+  readonly #notClosed = new Set<string>();
+  /** Emits 'rotate' for every breaker's rolling window: one timer for all of them. */
+  readonly #buckets = new EventEmitter().setMaxListeners(0);
+  #bucketTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BreakerOptions) {
     this.#options = options;
@@ -55,19 +67,52 @@ export class Breakers {
         volumeThreshold: this.#options.volumeThreshold,
         resetTimeout: this.#options.resetTimeoutMs,
         rollingCountTimeout: this.#options.rollingWindowMs,
-        rollingCountBuckets: 10,
+        rollingCountBuckets: BUCKETS,
         // no latency list per call, no snapshot every bucket: nothing reads them, and opossum sorts
         // the whole window's latencies for each snapshot and on every failure
         rollingPercentilesEnabled: false,
         enableSnapshots: false,
+        rotateBucketController: this.#buckets,
         name: origin,
       });
-      breaker.on('open', () => publishCircuit(origin, 'open'));
+      breaker.on('open', () => {
+        this.#notClosed.add(origin);
+        publishCircuit(origin, 'open');
+      });
       breaker.on('halfOpen', () => publishCircuit(origin, 'half-open'));
-      breaker.on('close', () => publishCircuit(origin, 'closed'));
+      breaker.on('close', () => {
+        this.#notClosed.delete(origin);
+        publishCircuit(origin, 'closed');
+      });
       this.#byOrigin.set(origin, breaker);
+      if (this.#bucketTimer === undefined) {
+        const bucketMs = Math.max(1, Math.floor(this.#options.rollingWindowMs / BUCKETS));
+        this.#bucketTimer = setInterval(() => this.#buckets.emit('rotate'), bucketMs);
+        this.#bucketTimer.unref();
+      }
     }
     return breaker;
+  }
+
+  /** The origin left the registry: its breaker goes (a new one starts closed if it ever comes back). */
+  forget(origin: string): void {
+    const breaker = this.#byOrigin.get(origin);
+    if (breaker === undefined) return;
+    breaker.shutdown();
+    this.#byOrigin.delete(origin);
+    this.#notClosed.delete(origin);
+    this.#connectionFailures.delete(origin);
+    if (this.#byOrigin.size === 0) this.#stopTimer();
+  }
+
+  /** Breakers held now (one per origin in use). */
+  get size(): number {
+    return this.#byOrigin.size;
+  }
+
+  /** True when some circuit is open or half-open. */
+  anyOpen(): boolean {
+    return this.#notClosed.size > 0;
   }
 
   /** An attempt on `origin` failed: counts connection failures in a row, and opens the circuit after enough. */
@@ -103,6 +148,13 @@ export class Breakers {
     for (const breaker of this.#byOrigin.values()) breaker.shutdown();
     this.#byOrigin.clear();
     this.#connectionFailures.clear();
+    this.#notClosed.clear();
+    this.#stopTimer();
+  }
+
+  #stopTimer(): void {
+    clearInterval(this.#bucketTimer);
+    this.#bucketTimer = undefined;
   }
 }
 

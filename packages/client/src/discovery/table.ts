@@ -3,6 +3,7 @@
 // each has in flight. A service is subscribed to on first use.
 
 import { type Instance, instanceProblem, type Logger, METADATA_KEYS, type Registry } from '@lossless/core';
+import type { Rotation } from '../balancing/rotation.js';
 import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel } from '../channels.js';
 
 /** How long an ejected registration is remembered, in ms. */
@@ -25,8 +26,10 @@ export interface Endpoint {
 
 export interface ServiceState {
   readonly name: string;
-  /** Usable endpoints: enabled, healthy, weight > 0, not ejected. */
+  /** Usable endpoints: enabled, healthy, weight > 0, not ejected. A new array whenever it changes. */
   endpoints: Endpoint[];
+  /** The balancer's pick structure for `endpoints`, built on first use after each change. */
+  rotation: Rotation | undefined;
   readonly ready: Promise<void>;
   /** True once a first list arrived (or the first attempt failed and the wait gave up). */
   loaded: boolean;
@@ -39,6 +42,8 @@ export interface TableOptions {
   readonly now: () => number;
   /** Smallest interval between two marker-triggered refreshes of one service, in ms. */
   readonly refreshIntervalMs: number;
+  /** Called with the origin of a registration the registry no longer lists. */
+  readonly onLeave?: (origin: string) => void;
 }
 
 interface Entry extends ServiceState {
@@ -81,6 +86,7 @@ export class ServiceTable {
     const entry: Entry = {
       name: service,
       endpoints: [],
+      rotation: undefined,
       ready,
       loaded: false,
       lastError: undefined,
@@ -240,8 +246,11 @@ export class ServiceTable {
     // draining registration back), but not forever.
     for (const [id, ejected] of entry.ejected) if (now - ejected.at > EJECTION_MEMORY_MS) entry.ejected.delete(id);
     // registrations no longer listed are remembered for a while, in case they come back
-    for (const [identity, endpoint] of entry.known)
-      if (!known.has(identity)) entry.gone.set(identity, { endpoint, at: now });
+    for (const [identity, endpoint] of entry.known) {
+      if (known.has(identity)) continue;
+      entry.gone.set(identity, { endpoint, at: now });
+      this.#o.onLeave?.(endpoint.origin);
+    }
     for (const identity of known.keys()) entry.gone.delete(identity);
     for (const [identity, gone] of entry.gone) if (now - gone.at > EJECTION_MEMORY_MS) entry.gone.delete(identity);
     entry.known = known;

@@ -10,7 +10,7 @@ import {
   warmupFactor,
 } from '../../src/balancing/warmup.js';
 import { ServiceTable } from '../../src/discovery/table.js';
-import { balance } from '../../src/interceptors.js';
+import { balance, idleController } from '../../src/interceptor/balance.js';
 import { instance, seeded, seedOf, TestRegistry } from '../helpers.js';
 
 const WINDOW = 60_000;
@@ -103,14 +103,10 @@ function harness(options: { aggression?: number; defaultWarmupMs?: number; seed?
   const fake = ((opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => {
     const origin = String(opts.origin);
     counts.set(origin, (counts.get(origin) ?? 0) + 1);
-    const h = handler as unknown as {
-      onConnect(abort: () => void): void;
-      onHeaders(s: number, raw: Buffer[], resume: () => void, text: string): boolean;
-      onComplete(t: Buffer[]): void;
-    };
-    h.onConnect(() => {});
-    h.onHeaders(200, [], () => {}, 'OK');
-    h.onComplete([]);
+    const controller = idleController();
+    handler.onRequestStart?.(controller, {});
+    handler.onResponseStart?.(controller, 200, {}, 'OK');
+    handler.onResponseEnd?.(controller, {});
     return true;
   }) as Dispatcher['dispatch'];
   const dispatch = balance({
@@ -124,7 +120,7 @@ function harness(options: { aggression?: number; defaultWarmupMs?: number; seed?
     wallNow: () => clock.wall,
     random: seeded(options.seed ?? seedOf('balance')),
   })(fake);
-  const caller = { onConnect() {}, onHeaders: () => true, onData: () => true, onComplete() {}, onError() {} };
+  const caller: Dispatcher.DispatchHandler = {};
   return {
     registry,
     table,
@@ -133,8 +129,7 @@ function harness(options: { aggression?: number; defaultWarmupMs?: number; seed?
     async shares(n) {
       await table.get('svc').ready;
       counts.clear();
-      for (let i = 0; i < n; i++)
-        dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, caller as unknown as Dispatcher.DispatchHandler);
+      for (let i = 0; i < n; i++) dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, caller);
       const total = [...counts.values()].reduce((a, b) => a + b, 0);
       expect(total, 'every request reached an instance').toBe(n);
       return new Map([...counts].map(([origin, c]) => [origin, c / n]));

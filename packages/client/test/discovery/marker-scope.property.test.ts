@@ -6,10 +6,10 @@
 
 import { type Instance, METADATA_KEYS, silentLogger } from '@lossless/core';
 import fc from 'fast-check';
-import type { Dispatcher } from 'undici';
+import { type Dispatcher, util } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServiceTable } from '../../src/discovery/table.js';
-import { balance } from '../../src/interceptors.js';
+import { balance, idleController } from '../../src/interceptor/balance.js';
 import { seeded, TestRegistry, turn } from '../helpers.js';
 
 const MARKER = 'x-lossless-offline';
@@ -111,14 +111,11 @@ describe('offline marker scope (property)', () => {
               ? { marked: true, headers: [Buffer.from(a.name), Buffer.from(a.value)] }
               : { marked: false, headers: a.other === undefined ? [] : a.other.map((x) => Buffer.from(x)) };
             if (answer.marked) sentMarker.add(origin);
-            const h = handler as unknown as {
-              onConnect(abort: () => void): void;
-              onHeaders(s: number, raw: Buffer[], resume: () => void, text: string): boolean;
-              onComplete(t: Buffer[]): void;
-            };
-            h.onConnect(() => {});
-            h.onHeaders(answer.marked ? 503 : 200, answer.headers, () => {}, 'OK');
-            h.onComplete([]);
+            // as undici hands them over: parsed, names lower-cased
+            const controller = idleController();
+            handler.onRequestStart?.(controller, {});
+            handler.onResponseStart?.(controller, answer.marked ? 503 : 200, util.parseHeaders(answer.headers), 'OK');
+            handler.onResponseEnd?.(controller, {});
             return true;
           }) as Dispatcher['dispatch'];
           const dispatch = balance({
@@ -132,7 +129,7 @@ describe('offline marker scope (property)', () => {
             wallNow: Date.now,
             random: seeded(seed),
           })(fake);
-          const caller = { onConnect() {}, onHeaders: () => true, onData: () => true, onComplete() {}, onError() {} };
+          const caller: Dispatcher.DispatchHandler = {};
 
           await table.get('svc').ready;
           const all = specs.map(originOf).sort();
@@ -143,10 +140,7 @@ describe('offline marker scope (property)', () => {
               .sort(),
           ).toEqual(all);
           for (let i = 0; i < requests; i++) {
-            dispatch(
-              { origin: 'http://svc', path: '/', method: 'GET' },
-              caller as unknown as Dispatcher.DispatchHandler,
-            );
+            dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, caller);
             if (i % 7 === 0) await turn(); // let some marker-triggered registry reads land in between
           }
           // the registry still lists every instance (the draining ones have not left it yet)

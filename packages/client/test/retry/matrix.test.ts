@@ -4,8 +4,8 @@ import { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type LosslessClient } from '../../src/client.js';
 import { ServiceTable } from '../../src/discovery/table.js';
-import type { LegacyHandler } from '../../src/handler.js';
-import { balance, retry } from '../../src/interceptors.js';
+import { balance } from '../../src/interceptor/balance.js';
+import { retry } from '../../src/interceptor/retry.js';
 import { RetryBudget } from '../../src/retry/policy.js';
 import {
   instance,
@@ -51,66 +51,95 @@ interface Fake {
   ended: number;
 }
 
+/** A controller as undici hands one to a handler: abort ends the attempt with onResponseError. */
+function fakeController(onAbort: (reason: Error) => void): Dispatcher.DispatchController {
+  let aborted = false;
+  let reason: Error | null = null;
+  let paused = false;
+  return {
+    get aborted() {
+      return aborted;
+    },
+    get reason() {
+      return reason;
+    },
+    get paused() {
+      return paused;
+    },
+    abort(r: Error) {
+      if (aborted) return;
+      aborted = true;
+      reason = r;
+      onAbort(r);
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+    },
+  };
+}
+
 function fakeDispatch(script: readonly Outcome[]): Fake {
   const fake: Fake = {
     attempts: [],
     ended: 0,
-    dispatch: ((opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => {
+    dispatch: ((opts: Dispatcher.DispatchOptions, h: Dispatcher.DispatchHandler) => {
       const outcome = script[fake.attempts.length] ?? 'ok';
       fake.attempts.push({ origin: String(opts.origin), method: String(opts.method), outcome });
-      const h = handler as unknown as LegacyHandler;
       let done = false;
       const end = (): void => {
         done = true;
         fake.ended++;
       };
-      const abort = (reason?: Error): void => {
+      const controller = fakeController((reason) => {
         if (done) return;
         end();
-        h.onError?.(reason ?? new Error('aborted'));
-      };
-      const respond = (status: number, raw: Buffer[], body: string): void => {
-        h.onHeaders?.(status, raw, () => {}, String(status));
-        h.onData?.(Buffer.from(body));
+        h.onResponseError?.(controller, reason);
+      });
+      const respond = (status: number, headers: Record<string, string>, body: string): void => {
+        h.onResponseStart?.(controller, status, headers, String(status));
+        h.onResponseData?.(controller, Buffer.from(body));
         end();
-        h.onComplete?.([]);
+        h.onResponseEnd?.(controller, {});
       };
       setImmediate(() => {
-        h.onConnect?.(abort, {});
+        h.onRequestStart?.(controller, {});
         if (done) return;
         switch (outcome) {
           case 'refused':
             end();
-            h.onError?.(coded('connect ECONNREFUSED', 'ECONNREFUSED'));
+            h.onResponseError?.(controller, coded('connect ECONNREFUSED', 'ECONNREFUSED'));
             return;
           case 'reset-before-write':
             end();
-            h.onError?.(coded('read ECONNRESET', 'ECONNRESET'));
+            h.onResponseError?.(controller, coded('read ECONNRESET', 'ECONNRESET'));
             return;
           case 'reset-after-write':
             h.onRequestSent?.();
             end();
-            h.onError?.(coded('read ECONNRESET', 'ECONNRESET'));
+            h.onResponseError?.(controller, coded('read ECONNRESET', 'ECONNRESET'));
             return;
           case '503+marker':
             h.onRequestSent?.();
-            respond(503, [Buffer.from(MARKER), Buffer.from('draining')], 'draining');
+            respond(503, { [MARKER]: 'draining' }, 'draining');
             return;
           case '500':
             h.onRequestSent?.();
-            respond(500, [], 'boom');
+            respond(500, {}, 'boom');
             return;
           case 'ok':
             h.onRequestSent?.();
-            respond(200, [Buffer.from('content-type'), Buffer.from('text/plain')], `ok from ${String(opts.origin)}`);
+            respond(200, { 'content-type': 'text/plain' }, `ok from ${String(opts.origin)}`);
             return;
           case 'hang':
             h.onRequestSent?.();
             return;
           case 'stall-body':
             h.onRequestSent?.();
-            h.onHeaders?.(200, [], () => {}, 'OK');
-            h.onData?.(Buffer.from('partial'));
+            h.onResponseStart?.(controller, 200, {}, 'OK');
+            h.onResponseData?.(controller, Buffer.from('partial'));
             return;
         }
       });
@@ -121,7 +150,7 @@ function fakeDispatch(script: readonly Outcome[]): Fake {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the caller: undici's legacy handler API, collected in a promise
+// the caller: undici's controller handler API, collected in a promise
 
 interface Result {
   status: number | undefined;
@@ -137,40 +166,35 @@ interface Call {
 }
 
 function call(dispatch: Dispatcher['dispatch'], opts: Partial<Dispatcher.DispatchOptions> = {}): Call {
-  let abortFn: ((reason?: Error) => void) | undefined;
+  let controller: Dispatcher.DispatchController | undefined;
   const result = new Promise<Result>((resolve) => {
     const r: Result = { status: undefined, body: '', headerCalls: 0, error: undefined };
-    const handler: LegacyHandler = {
-      onConnect(abort) {
-        abortFn = abort;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
       },
-      onHeaders(status) {
+      onResponseStart(_c, status) {
         r.status = status;
         r.headerCalls++;
-        return true;
       },
-      onData(chunk) {
+      onResponseData(_c, chunk) {
         r.body += chunk.toString();
-        return true;
       },
-      onComplete() {
+      onResponseEnd() {
         resolve(r);
       },
-      onError(error) {
+      onResponseError(_c, error) {
         r.error = error;
         resolve(r);
       },
     };
-    dispatch(
-      { origin: 'http://svc', path: '/things', method: 'GET', ...opts } as Dispatcher.DispatchOptions,
-      handler as unknown as Dispatcher.DispatchHandler,
-    );
+    dispatch({ origin: 'http://svc', path: '/things', method: 'GET', ...opts } as Dispatcher.DispatchOptions, handler);
   });
   return {
     result,
     abort(reason) {
-      if (abortFn === undefined) throw new Error('the caller was not given an abort function');
-      abortFn(reason);
+      if (controller === undefined) throw new Error('the caller was not given a controller');
+      controller.abort(reason);
     },
   };
 }

@@ -1,0 +1,191 @@
+// balance: turns `http://<service>/...` into an instance of the service (discovery + warm-up weighted
+// power-of-two-choices, rotation.ts), counts requests in flight per instance, and ejects an instance
+// the moment a response carries the offline marker.
+
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { Rotation } from '../balancing/rotation.js';
+import type { WarmupCurve } from '../balancing/warmup.js';
+import type { Breakers } from '../breaker/breakers.js';
+import { markerChannel, pickChannel } from '../channels.js';
+import type { Endpoint, ServiceState, ServiceTable } from '../discovery/table.js';
+import { AllCircuitsOpenError, NoInstanceError } from '../errors.js';
+import { type Controller, type DispatchFn, type Headers, type Interceptor, PassThrough } from './pass-through.js';
+
+/** Carried in the dispatch options from `retry` to `balance`: which instances this request tried. */
+export const kAttempt = Symbol('lossless.attempt');
+
+export interface AttemptContext {
+  readonly service: string;
+  readonly tried: string[];
+  readonly excluded: Set<string>;
+}
+
+export type AttemptOptions = Dispatcher.DispatchOptions & { [kAttempt]?: AttemptContext };
+
+export interface BalanceDeps {
+  readonly table: ServiceTable;
+  readonly breakers: Breakers | undefined;
+  readonly markerHeader: string;
+  readonly curve: WarmupCurve;
+  readonly defaultWarmupMs: number;
+  readonly serviceOf: (origin: string) => string | undefined;
+  readonly now: () => number;
+  readonly wallNow: () => number;
+  readonly random: () => number;
+}
+
+export function balance(deps: BalanceDeps): Interceptor {
+  return (dispatch) => (opts: AttemptOptions, handler) => {
+    const service = deps.serviceOf(String(opts.origin));
+    if (service === undefined) return dispatch(opts, handler);
+    const state = deps.table.get(service);
+    if (state.loaded) return route(deps, dispatch, state, opts, handler);
+    state.ready.then(() => route(deps, dispatch, state, opts, handler));
+    return true;
+  };
+}
+
+/** The rotation of a service now: the one built last, unless its list changed or a warm-up step passed. */
+export function rotationOf(deps: BalanceDeps, state: ServiceState): Rotation {
+  const now = deps.now();
+  let rotation = state.rotation;
+  if (rotation === undefined || rotation.endpoints !== state.endpoints || now >= rotation.validUntil) {
+    rotation = new Rotation(state.endpoints, now, deps.wallNow(), deps.defaultWarmupMs, deps.curve);
+    state.rotation = rotation;
+  }
+  return rotation;
+}
+
+function route(
+  deps: BalanceDeps,
+  dispatch: DispatchFn,
+  state: ServiceState,
+  opts: AttemptOptions,
+  handler: Dispatcher.DispatchHandler,
+): boolean {
+  const rotation = rotationOf(deps, state);
+  const ctx = opts[kAttempt];
+  const breakers = deps.breakers;
+  const skip =
+    ctx !== undefined && ctx.excluded.size > 0
+      ? breakers !== undefined
+        ? (e: Endpoint) => ctx.excluded.has(e.key) || breakers.isOpen(e.origin)
+        : (e: Endpoint) => ctx.excluded.has(e.key)
+      : breakers?.anyOpen() === true
+        ? (e: Endpoint) => breakers.isOpen(e.origin)
+        : undefined;
+  const index = rotation.pick(deps.random, skip);
+  if (index < 0) {
+    handler.onResponseError?.(idleController(), noInstance(state, rotation, ctx, breakers));
+    return true;
+  }
+  const endpoint = rotation.endpoints[index] as Endpoint;
+  if (ctx !== undefined) {
+    ctx.tried.push(endpoint.instance.id);
+    ctx.excluded.add(endpoint.key);
+  }
+  if (pickChannel.hasSubscribers) {
+    const weight = rotation.weights[index] as number;
+    pickChannel.publish({
+      service: state.name,
+      instance: endpoint.instance.id,
+      origin: endpoint.origin,
+      weight,
+      warmupFactor: endpoint.instance.weight > 0 ? weight / endpoint.instance.weight : 1,
+      inFlight: endpoint.inFlight,
+      attempt: ctx?.tried.length ?? 1,
+    });
+  }
+  endpoint.inFlight++;
+  return dispatch(
+    { ...opts, origin: endpoint.origin },
+    new BalanceHandler(handler, deps.table, state.name, endpoint, deps.markerHeader),
+  );
+}
+
+function noInstance(
+  state: ServiceState,
+  rotation: Rotation,
+  ctx: AttemptContext | undefined,
+  breakers: Breakers | undefined,
+): Error {
+  const open = rotation.endpoints.filter((e) => breakers?.isOpen(e.origin) === true);
+  const untried = rotation.endpoints.filter((e) => !ctx?.excluded.has(e.key));
+  if (open.length > 0 && untried.every((e) => open.includes(e)))
+    return new AllCircuitsOpenError(
+      state.name,
+      open.map((e) => e.instance.id),
+    );
+  return new NoInstanceError(state.name, ctx?.tried ?? []);
+}
+
+class BalanceHandler extends PassThrough {
+  readonly #table: ServiceTable;
+  readonly #service: string;
+  readonly #endpoint: Endpoint;
+  readonly #marker: string;
+  #released = false;
+
+  constructor(
+    next: Dispatcher.DispatchHandler,
+    table: ServiceTable,
+    service: string,
+    endpoint: Endpoint,
+    marker: string,
+  ) {
+    super(next);
+    this.#table = table;
+    this.#service = service;
+    this.#endpoint = endpoint;
+    this.#marker = marker;
+  }
+
+  override onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
+    if (headers[this.#marker] !== undefined) {
+      const e = this.#endpoint;
+      if (markerChannel.hasSubscribers)
+        markerChannel.publish({
+          service: this.#service,
+          instance: e.instance.id,
+          origin: e.origin,
+          status: statusCode,
+        });
+      this.#table.eject(this.#service, e.key, e.origin);
+    }
+    this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  override onResponseEnd(controller: Controller, trailers: Headers): void {
+    this.#release();
+    this.next.onResponseEnd?.(controller, trailers);
+  }
+
+  override onResponseError(controller: Controller, error: Error): void {
+    this.#release();
+    this.next.onResponseError?.(controller, error);
+  }
+
+  override onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
+    this.#release();
+    this.next.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#endpoint.inFlight--;
+  }
+}
+
+/** The controller handed with an error raised before anything was dispatched: nothing to abort. */
+export function idleController(): Controller {
+  return {
+    aborted: false,
+    paused: false,
+    reason: null,
+    abort() {},
+    pause() {},
+    resume() {},
+  };
+}
