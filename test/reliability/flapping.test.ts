@@ -74,6 +74,9 @@ class FlappingRegistry implements Registry {
   setWeight(instance: Instance, weight: number): Promise<void> {
     return this.#inner.setWeight(instance, weight);
   }
+  lookup(instance: Instance): Promise<Instance | undefined> {
+    return this.#inner.lookup(instance);
+  }
 
   async list(service: string): Promise<Instance[]> {
     const mode = this.mode;

@@ -6,9 +6,9 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
   DEFAULT_MARKER_HEADER,
+  type DiscoveryRegistry,
   InvalidOptionError,
   type Logger,
-  type Registry,
   type RegistryFactory,
   registryFromUrl,
   silentLogger,
@@ -22,8 +22,8 @@ import { retry } from './interceptor/retry.js';
 import { RetryBudget } from './retry/policy.js';
 
 export interface ClientOptions {
-  /** A Registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). */
-  readonly registry: Registry | string;
+  /** A registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). */
+  readonly registry: DiscoveryRegistry | string;
   readonly registrySchemes?: Readonly<Record<string, RegistryFactory>>;
   /**
    * Host names that are services. Default: every host name without a port that is not an IP

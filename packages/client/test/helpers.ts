@@ -115,6 +115,9 @@ export class TestRegistry implements Registry {
   async setWeight(instance: Instance, weight: number): Promise<void> {
     this.listed = this.listed.map((i) => (i.id === instance.id ? { ...i, weight } : i));
   }
+  async lookup(instance: Instance): Promise<Instance | undefined> {
+    return this.listed.find((i) => i.id === instance.id);
+  }
   async list(service: string): Promise<Instance[]> {
     this.listCalls++;
     try {

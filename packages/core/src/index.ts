@@ -36,7 +36,14 @@ export type {
   WarmupHook,
 } from './options.js';
 export { DEFAULT_ADMIN_PORT, DEFAULT_MARKER_HEADER, resolveProviderOptions } from './options.js';
-export type { DrainSummary, DrainTrigger, ProviderEvents, StateChange } from './provider.js';
+export type {
+  DrainSummary,
+  DrainTrigger,
+  ProviderEvents,
+  ProviderStatus,
+  RegistryOperation,
+  StateChange,
+} from './provider.js';
 export { CHANNELS, createProvider, Provider, registrableAddress } from './provider.js';
 export type { FileRegistryOptions } from './registry/file.js';
 export { FileRegistry } from './registry/file.js';
@@ -44,7 +51,14 @@ export type { ListRefresher } from './registry/refresher.js';
 export { listRefresher } from './registry/refresher.js';
 export type { StaticAddress } from './registry/static.js';
 export { StaticRegistry } from './registry/static.js';
-export type { Instance, InstanceListener, RegistrationState, Registry } from './registry/types.js';
+export type {
+  DiscoveryRegistry,
+  Instance,
+  InstanceListener,
+  ProviderRegistry,
+  RegistrationState,
+  Registry,
+} from './registry/types.js';
 export { METADATA_KEYS } from './registry/types.js';
 export type { RegistryFactory, RegistryFromUrlOptions } from './registry/url.js';
 export { parseStaticAddresses, registryFromUrl } from './registry/url.js';

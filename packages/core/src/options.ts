@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
-import type { Registry } from './registry/types.js';
+import type { ProviderRegistry } from './registry/types.js';
 import type { RegistryFactory } from './registry/url.js';
 import { isHost, isPort } from './registry/validate.js';
 
@@ -74,13 +74,18 @@ export interface RegistrationOptions {
   readonly retryMaxDelayMs?: number;
   /** How long the drain waits for the registry to confirm the instance left, in ms. Default 3000. */
   readonly confirmTimeoutMs?: number;
+  /**
+   * How often a ready instance looks its registration up, in ms; when the registry answers without
+   * it, the instance is not ready until registered again. 0 turns the check off. Default 1000.
+   */
+  readonly checkIntervalMs?: number;
 }
 
 export interface ProviderOptions {
   /** Service name registered and discovered by consumers. */
   readonly service: string;
   /** A Registry, or a URL (`file:///dir`, `static://h:p,...`). Default env LOSSLESS_REGISTRY, else `file://<tmpdir>/lossless-registry`. */
-  readonly registry?: string | Registry;
+  readonly registry?: string | ProviderRegistry;
   /** Factories for registry URL schemes core does not know, e.g. `{ nacos: ... }`. */
   readonly registrySchemes?: Readonly<Record<string, RegistryFactory>>;
   /** The server to track. May also be given later with `attach()`. */
@@ -93,6 +98,12 @@ export interface ProviderOptions {
   readonly registration?: RegistrationOptions;
   /** Warm-up window consumers apply to this instance, advertised in its metadata, in ms. Default 60000. */
   readonly warmupWindowMs?: number;
+  /**
+   * Raise the registered weight from 10 % to full over warmupWindowMs, in ten updates, so that
+   * consumers that do not run lossless (Java services on Nacos) warm the instance up too; lossless
+   * clients then apply no ramp of their own. Default: where the registry asks for it (Nacos).
+   */
+  readonly weightRamp?: boolean;
   /** Warm-up hooks, run one after another once the server listens and before registration. */
   readonly warmups?: readonly WarmupHook[];
   /** Timeout of a hook that sets none (warm-up, onReady, preDrain, onClose), in ms. Default 30000. */
@@ -117,7 +128,7 @@ export interface ProviderOptions {
 
 export interface ResolvedProviderOptions {
   readonly service: string;
-  readonly registry: string | Registry;
+  readonly registry: string | ProviderRegistry;
   readonly registrySchemes: Readonly<Record<string, RegistryFactory>>;
   readonly server: Server | undefined;
   readonly instance: {
@@ -134,6 +145,8 @@ export interface ResolvedProviderOptions {
   readonly marker: Required<MarkerOptions>;
   readonly registration: Required<RegistrationOptions>;
   readonly warmupWindowMs: number;
+  /** undefined: as the registry asks (`rampsWeight`). */
+  readonly weightRamp: boolean | undefined;
   readonly warmups: readonly Required<WarmupHook>[];
   readonly hookTimeoutMs: number;
   readonly signals: readonly NodeJS.Signals[];
@@ -173,7 +186,11 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
 
   const registry = options.registry ?? nonEmpty(env.LOSSLESS_REGISTRY) ?? defaultRegistryUrl();
   if (typeof registry !== 'string' && !isRegistry(registry))
-    throw new InvalidOptionError('registry', registry, 'expected a registry URL or an object implementing Registry');
+    throw new InvalidOptionError(
+      'registry',
+      registry,
+      'expected a registry URL or an object implementing ProviderRegistry (register, deregister, lookup, setEnabled, setWeight, close)',
+    );
   const registrySchemes = options.registrySchemes ?? {};
   if (
     typeof registrySchemes !== 'object' ||
@@ -255,6 +272,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
     retryMinDelayMs: duration('registration.retryMinDelayMs', r.retryMinDelayMs, 500, true),
     retryMaxDelayMs: duration('registration.retryMaxDelayMs', r.retryMaxDelayMs, 10_000, true),
     confirmTimeoutMs: duration('registration.confirmTimeoutMs', r.confirmTimeoutMs, 3000),
+    checkIntervalMs: duration('registration.checkIntervalMs', r.checkIntervalMs, 1000),
   };
   if (registration.retryMaxDelayMs < registration.retryMinDelayMs)
     throw new InvalidOptionError(
@@ -265,6 +283,9 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
 
   const hookTimeoutMs = duration('hookTimeoutMs', options.hookTimeoutMs, 30_000, true);
   const warmupWindowMs = duration('warmupWindowMs', options.warmupWindowMs, 60_000);
+  const weightRamp = options.weightRamp;
+  if (weightRamp !== undefined && typeof weightRamp !== 'boolean')
+    throw new InvalidOptionError('weightRamp', weightRamp, 'expected a boolean');
   const warmupList = options.warmups ?? [];
   if (!Array.isArray(warmupList)) throw new InvalidOptionError('warmups', warmupList, 'expected an array of hooks');
   // Array.from, not map: a hole in the array is a missing hook, not one to skip
@@ -314,6 +335,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
     marker,
     registration,
     warmupWindowMs,
+    weightRamp,
     warmups,
     hookTimeoutMs,
     signals,
@@ -377,10 +399,10 @@ function defaultRegistryUrl(): string {
   return pathToFileURL(join(tmpdir(), 'lossless-registry')).href;
 }
 
-function isRegistry(value: unknown): value is Registry {
+function isRegistry(value: unknown): value is ProviderRegistry {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
-  return ['register', 'deregister', 'list', 'subscribe', 'close', 'setEnabled', 'setWeight'].every(
+  return ['register', 'deregister', 'lookup', 'close', 'setEnabled', 'setWeight'].every(
     (k) => typeof r[k] === 'function',
   );
 }

@@ -1,30 +1,33 @@
 // The provider lifecycle: an HTTP server comes online only when it can serve (listening, warmed up,
 // registered and read back) and goes offline without losing a request (out of the registry first,
-// marked responses, adaptive drain, then close). Framework adapters build on this class.
+// marked responses, adaptive drain, then close). This class orchestrates; the registration
+// (lifecycle/registration.ts), the admin server, signals, hooks and server closing live in their own
+// modules. Framework adapters build on it.
 
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import pRetry from 'p-retry';
-import { type AdminHandler, createAdminHandler, notFound } from './admin/handler.js';
+import { Server as TlsServer } from 'node:tls';
+import { type AdminHandler, createAdminHandler } from './admin/handler.js';
+import { closeAdmin, listenAdmin } from './admin/server.js';
 import {
   DrainTimeoutError,
   ForcedShutdownError,
-  HookFailedError,
   InvalidOptionError,
   ListenFailedError,
-  LosslessError,
+  type LosslessError,
   ProviderStateError,
-  RegistryError,
-  RegistryTimeoutError,
   StartAbortedError,
   WarmupFailedError,
   WarmupTimeoutError,
 } from './errors.js';
 import { type DrainOutcome, DrainWaiter } from './lifecycle/drain-waiter.js';
+import { type HookFn, Hooks } from './lifecycle/hooks.js';
+import { REGISTRY_CHANNEL, Registration, type RegistryHealth, type WeightRamp } from './lifecycle/registration.js';
+import { SignalHandlers } from './lifecycle/signal-handlers.js';
 import { assertTransition, type LifecycleState } from './lifecycle/states.js';
 import { DeadlineError, withDeadline } from './lifecycle/timeout.js';
 import type { Logger } from './logger.js';
@@ -35,11 +38,14 @@ import {
   resolveWarmup,
   type WarmupHook,
 } from './options.js';
-import { type Instance, METADATA_KEYS, type Registry } from './registry/types.js';
+import { type Instance, METADATA_KEYS, type ProviderRegistry } from './registry/types.js';
 import { registryFromUrl } from './registry/url.js';
+import { boundedClose, closeServer, waitListening } from './server/close.js';
 import { startupWarnings } from './signals.js';
 import { type InFlightRequest, InFlightTracker } from './tracking/in-flight.js';
 import { VERSION } from './version.js';
+
+export type { RegistryOperation } from './lifecycle/registration.js';
 
 /** What started a drain. */
 export type DrainTrigger = 'signal' | 'prestop' | 'api';
@@ -72,29 +78,41 @@ export interface StateChange {
   readonly reason: string;
 }
 
-type HookFn = () => unknown | Promise<unknown>;
+/** What `status()` and GET /status report. */
+export interface ProviderStatus {
+  readonly service: string;
+  readonly state: LifecycleState;
+  readonly reason: string;
+  /** When the provider entered its state (ISO 8601). */
+  readonly since: string;
+  readonly inStateMs: number;
+  readonly inFlight: number;
+  readonly oldestInFlightMs: number;
+  /** Requests since start. */
+  readonly requests: number;
+  readonly registry: {
+    readonly kind: string;
+    readonly registered: boolean;
+    readonly instance: Instance | undefined;
+  } & RegistryHealth;
+  readonly lastDrain: DrainSummary | undefined;
+  readonly version: string;
+}
 
 /** diagnostics_channel names published by the provider. */
 export const CHANNELS = {
   state: 'lossless:provider:state',
   drain: 'lossless:provider:drain',
-  registry: 'lossless:provider:registry',
+  registry: REGISTRY_CHANNEL,
 } as const;
-
-/** Published on `lossless:provider:registry` after every register, deregister or disable call. */
-export interface RegistryOperation {
-  readonly provider: Provider;
-  readonly service: string;
-  readonly registry: string;
-  readonly operation: string;
-  readonly ok: boolean;
-  readonly durationMs: number;
-  readonly error?: LosslessError;
-}
 
 const stateChannel = diagnosticsChannel.channel(CHANNELS.state);
 const drainChannel = diagnosticsChannel.channel(CHANNELS.drain);
-const registryChannel = diagnosticsChannel.channel(CHANNELS.registry);
+
+/** Updates of the registered weight during a provider-side warm-up ramp. */
+const RAMP_STEPS = 10;
+/** Share of its weight an instance is registered with at the start of its ramp (as the client's floor). */
+const RAMP_FLOOR = 0.1;
 
 export interface ProviderEvents {
   state: [change: StateChange];
@@ -106,18 +124,17 @@ export interface ProviderEvents {
 
 export class Provider extends EventEmitter<ProviderEvents> {
   readonly options: ResolvedProviderOptions;
-  readonly registry: Registry;
+  readonly registry: ProviderRegistry;
   readonly tracker: InFlightTracker;
   /** Handles the admin endpoints on any server; returns false for paths it does not serve. */
   readonly adminHandler: AdminHandler;
 
   #state: LifecycleState = 'starting';
+  #wasReady = false;
   #stateSince = Date.now();
   #reason = 'not started';
   #server: Server | undefined;
   #adminServer: Server | undefined;
-  #instance: Instance | undefined;
-  #registered = false;
   #startPromise: Promise<void> | undefined;
   #drainPromise: Promise<DrainSummary> | undefined;
   #drainTrigger: DrainTrigger | undefined;
@@ -128,16 +145,15 @@ export class Provider extends EventEmitter<ProviderEvents> {
   #forceOnWaiter = false;
   /** What forced the end of the drain: a signal name or `destroy()`. */
   #forcedBy = 'destroy()';
-  /** The register call under way, if any: a drain waits for it before deregistering. */
-  #registerCall: Promise<void> | undefined;
   /** Resolves with the summary once the wait is over, before the server closes (POST /prestop answers then). */
   #waitOver: Promise<DrainSummary> | undefined;
+  readonly #registration: Registration;
   readonly #startAbort = new AbortController();
   readonly #warmups: Required<WarmupHook>[];
-  readonly #onReady: { name: string; fn: HookFn }[] = [];
-  readonly #preDrain: { name: string; fn: HookFn }[] = [];
-  readonly #onClose: { name: string; fn: HookFn }[] = [];
-  readonly #signalHandlers = new Map<NodeJS.Signals, () => void>();
+  readonly #onReady = new Hooks('onReady');
+  readonly #preDrain = new Hooks('preDrain');
+  readonly #onClose = new Hooks('onClose');
+  readonly #signals = new SignalHandlers();
   readonly #log: Logger;
   readonly #now = performance.now.bind(performance);
 
@@ -150,14 +166,22 @@ export class Provider extends EventEmitter<ProviderEvents> {
       typeof o.registry === 'string'
         ? registryFromUrl(o.registry, { logger: this.#log, schemes: o.registrySchemes })
         : o.registry;
+    this.#registration = new Registration(
+      this.registry,
+      { service: o.service, ...o.registration },
+      this.#log,
+      this,
+      this.#now,
+    );
     this.tracker = new InFlightTracker(this.#now);
     this.#warmups = [...o.warmups];
     this.adminHandler = createAdminHandler(
       {
         livez: () => ({ ok: this.#state !== 'stopped', body: this.#probeBody() }),
         readyz: () => ({ ok: this.#state === 'ready', body: this.#probeBody() }),
+        // started once ready the first time: a registration lost later is readiness' business
         startupz: () => ({
-          ok: ['ready', 'draining', 'stopped'].includes(this.#state),
+          ok: this.#wasReady || ['ready', 'draining', 'stopped'].includes(this.#state),
           body: this.#probeBody(),
         }),
         status: () => this.status(),
@@ -189,9 +213,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
     return this.tracker.size;
   }
 
-  /** The instance as registered, once known. */
+  /** The instance as registered, once known (its weight follows a warm-up ramp). */
   get instance(): Instance | undefined {
-    return this.#instance;
+    return this.#registration.instance;
   }
 
   /** The admin server's address once it listens. */
@@ -246,15 +270,15 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   onReady(fn: HookFn, name = fn.name || 'onReady'): this {
-    return this.#addHook(this.#onReady, 'onReady', fn, name);
+    return this.#addHook(this.#onReady, fn, name);
   }
 
   preDrain(fn: HookFn, name = fn.name || 'preDrain'): this {
-    return this.#addHook(this.#preDrain, 'preDrain', fn, name);
+    return this.#addHook(this.#preDrain, fn, name);
   }
 
   onClose(fn: HookFn, name = fn.name || 'onClose'): this {
-    return this.#addHook(this.#onClose, 'onClose', fn, name);
+    return this.#addHook(this.#onClose, fn, name);
   }
 
   /**
@@ -300,12 +324,11 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /** Removes the signal handlers this provider installed. */
   uninstall(): void {
-    for (const [signal, handler] of this.#signalHandlers) process.removeListener(signal, handler);
-    this.#signalHandlers.clear();
+    this.#signals.uninstall();
   }
 
   /** A snapshot for operators (GET /status, `lossless status`). */
-  status(): object {
+  status(): ProviderStatus {
     return {
       service: this.options.service,
       state: this.#state,
@@ -317,8 +340,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
       requests: this.tracker.total,
       registry: {
         kind: this.registry.kind,
-        registered: this.#registered,
-        instance: this.#instance,
+        registered: this.#registration.registered,
+        instance: this.#registration.instance,
+        ...this.#registration.health,
       },
       lastDrain: this.#lastSummary,
       version: VERSION,
@@ -334,20 +358,21 @@ export class Provider extends EventEmitter<ProviderEvents> {
       throw new ProviderStateError('no server attached: pass `server` in the options or call attach(server) first');
     const signal = this.#startAbort.signal;
     for (const warning of startupWarnings()) this.#log.warn({ code: warning.code }, warning.message);
-    this.#installSignals();
+    this.#signals.install(this.options.signals, (name) => this.#onSignal(name));
     this.#reason = 'waiting for the server to listen';
     let address: AddressInfo;
     try {
       await this.#abortable(waitListening(server), 'starting');
       address = server.address() as AddressInfo;
-      if (this.options.admin !== false) await this.#abortable(this.#listenAdmin(address.address), 'starting');
+      const admin = this.options.admin;
+      if (admin !== false)
+        this.#adminServer = await this.#abortable(
+          listenAdmin(this.adminHandler, admin.port, admin.host ?? address.address, this.#log),
+          'starting',
+        );
     } catch (error) {
       if (error instanceof StartAbortedError) throw error;
-      const coded = error instanceof ListenFailedError ? error : new ListenFailedError('server', error);
-      this.#transition('failed', coded.message);
-      this.#log.error({ err: coded, code: coded.code }, coded.message);
-      this.emit('error', coded);
-      throw coded;
+      throw this.#fail(error instanceof ListenFailedError ? error : new ListenFailedError('server', error));
     }
 
     this.#transition('warming', 'running warm-up hooks');
@@ -357,26 +382,44 @@ export class Provider extends EventEmitter<ProviderEvents> {
         await withDeadline(hook.run, hook.timeoutMs, signal);
       } catch (error) {
         if (signal.aborted) throw new StartAbortedError('warming');
-        const coded =
+        throw this.#fail(
           error instanceof DeadlineError
             ? new WarmupTimeoutError(hook.name, hook.timeoutMs)
-            : new WarmupFailedError(hook.name, error);
-        this.#transition('failed', coded.message);
-        this.#log.error({ err: coded, code: coded.code, hook: hook.name }, coded.message);
-        this.emit('error', coded);
-        throw coded;
+            : new WarmupFailedError(hook.name, error),
+          { hook: hook.name },
+        );
       }
     }
     if (signal.aborted) throw new StartAbortedError(this.#state);
 
-    this.#instance = this.#describeInstance(address);
+    const ramp = this.#weightRamp();
+    const instance = this.#describeInstance(server, address, ramp);
     this.#transition('registering', `registering in the ${this.registry.kind} registry`);
-    await this.#register(this.#instance, signal);
+    this.#reason = `registering in the ${this.registry.kind} registry`;
+    await this.#registration.register(instance, signal, (reason) => {
+      this.#reason = reason;
+    });
     if (signal.aborted) throw new StartAbortedError('registering');
     this.#transition('ready', `registered in the ${this.registry.kind} registry`);
-    this.#log.info({ instance: this.#instance }, 'ready: registered and serving');
-    this.emit('ready', this.#instance);
-    await this.#runHooks('onReady', this.#onReady);
+    this.#wasReady = true;
+    this.#log.info({ instance }, 'ready: registered and serving');
+    this.#registration.watch(
+      {
+        lost: (reason) => {
+          if (this.#state === 'ready') this.#transition('registering', reason);
+        },
+        retrying: (reason) => {
+          if (this.#state === 'registering') this.#reason = reason;
+        },
+        restored: () => {
+          if (this.#state === 'registering')
+            this.#transition('ready', `registered again in the ${this.registry.kind} registry`);
+        },
+      },
+      ramp,
+    );
+    this.emit('ready', instance);
+    await this.#onReady.run(this.options.hookTimeoutMs, (error) => this.#report(error));
   }
 
   async #abortable<T>(promise: Promise<T>, state: string): Promise<T> {
@@ -389,7 +432,23 @@ export class Provider extends EventEmitter<ProviderEvents> {
     });
   }
 
-  #describeInstance(address: AddressInfo): Instance {
+  /** Start-up failed: not ready, never registered; only a drain ends the process. */
+  #fail(error: LosslessError, fields: object = {}): LosslessError {
+    this.#transition('failed', error.message);
+    this.#log.error({ err: error, code: error.code, ...fields }, error.message);
+    this.emit('error', error);
+    return error;
+  }
+
+  /** The provider's own weight ramp, when the registry's consumers apply no warm-up and it is not turned off. */
+  #weightRamp(): WeightRamp | undefined {
+    const o = this.options;
+    const on = o.weightRamp ?? this.registry.rampsWeight === true;
+    if (!on || !(o.warmupWindowMs > 0) || !(o.instance.weight > 0)) return undefined;
+    return { full: o.instance.weight, windowMs: o.warmupWindowMs, floor: RAMP_FLOOR, steps: RAMP_STEPS };
+  }
+
+  #describeInstance(server: Server, address: AddressInfo, ramp: WeightRamp | undefined): Instance {
     const o = this.options;
     const ip = o.instance.ip ?? registrableAddress(address.address);
     const port = o.instance.port ?? address.port;
@@ -398,114 +457,19 @@ export class Provider extends EventEmitter<ProviderEvents> {
       id: o.instance.id ?? `${ip}:${port}`,
       ip,
       port,
-      weight: o.instance.weight,
+      weight: ramp === undefined ? o.instance.weight : ramp.full * ramp.floor,
       enabled: true,
       healthy: true,
       metadata: {
+        // what Spring Cloud (and the lossless client) read to call it over https
+        ...(server instanceof TlsServer ? { [METADATA_KEYS.secure]: 'true' } : {}),
         ...o.instance.metadata,
         [METADATA_KEYS.registeredAt]: String(Date.now()),
         [METADATA_KEYS.warmupMs]: String(o.warmupWindowMs),
         [METADATA_KEYS.version]: VERSION,
+        ...(ramp === undefined ? {} : { [METADATA_KEYS.weightRamp]: 'provider' }),
       },
     };
-  }
-
-  async #register(instance: Instance, signal: AbortSignal): Promise<void> {
-    const { timeoutMs, retryMinDelayMs, retryMaxDelayMs } = this.options.registration;
-    const service = instance.service;
-    try {
-      await pRetry(
-        async () => {
-          const call = this.#registryCall('register', () => this.registry.register(instance), signal);
-          this.#registerCall = call.catch(() => {});
-          await call;
-          this.#registered = true;
-          if (!this.registry.readsBack) return;
-          this.#reason = `registered; reading the registration back from the ${this.registry.kind} registry`;
-          await this.#until(
-            'read-back',
-            async () => (await this.registry.list(service)).some((i) => i.id === instance.id && i.enabled),
-            timeoutMs,
-            signal,
-          );
-        },
-        {
-          retries: Number.POSITIVE_INFINITY,
-          minTimeout: retryMinDelayMs,
-          maxTimeout: retryMaxDelayMs,
-          randomize: true,
-          signal,
-          onFailedAttempt: ({ error, attemptNumber }) => {
-            const coded = error instanceof LosslessError ? error : new RegistryError('register', service, error);
-            this.#reason = `registration attempt ${attemptNumber} failed (${coded.code}): ${coded.message}; retrying`;
-            this.#log.warn({ err: coded, code: coded.code, attempt: attemptNumber }, 'registration failed, retrying');
-          },
-        },
-      );
-    } catch (error) {
-      if (signal.aborted) throw new StartAbortedError('registering');
-      throw error;
-    }
-  }
-
-  async #registryCall(operation: string, call: () => Promise<void>, signal?: AbortSignal): Promise<void> {
-    const { timeoutMs } = this.options.registration;
-    const started = this.#now();
-    try {
-      await withDeadline(call, timeoutMs, signal);
-      this.#publishRegistry(operation, started, undefined);
-    } catch (error) {
-      const coded =
-        error instanceof DeadlineError
-          ? new RegistryTimeoutError(operation, this.options.service, timeoutMs)
-          : error instanceof LosslessError
-            ? error
-            : new RegistryError(operation, this.options.service, error, this.registry.kind);
-      this.#publishRegistry(operation, started, coded);
-      throw coded;
-    }
-  }
-
-  #publishRegistry(operation: string, started: number, error: LosslessError | undefined): void {
-    if (!registryChannel.hasSubscribers) return;
-    const event: RegistryOperation = {
-      provider: this,
-      service: this.options.service,
-      registry: this.registry.kind,
-      operation,
-      ok: error === undefined,
-      durationMs: this.#now() - started,
-      ...(error === undefined ? {} : { error }),
-    };
-    registryChannel.publish(event);
-  }
-
-  /** Polls `check` with a growing interval until it holds, or throws a coded error after `timeoutMs`. */
-  async #until(
-    operation: string,
-    check: () => Promise<boolean>,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const deadline = this.#now() + timeoutMs;
-    let delay = 10;
-    for (;;) {
-      let lastError: unknown;
-      try {
-        // every read is bounded too: a registry that never answers must not hang start or drain
-        if (await withDeadline(check, Math.max(1, deadline - this.#now()), signal)) return;
-      } catch (error) {
-        lastError = error instanceof DeadlineError ? undefined : error;
-      }
-      if (signal?.aborted) throw signal.reason;
-      if (this.#now() + delay > deadline) {
-        if (lastError !== undefined)
-          throw new RegistryError(operation, this.options.service, lastError, this.registry.kind);
-        throw new RegistryTimeoutError(operation, this.options.service, timeoutMs);
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay).unref());
-      delay = Math.min(delay * 2, 250);
-    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -517,6 +481,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const inFlightAtStart = this.tracker.size;
     const longestInFlightAtStartMs = this.tracker.oldestAgeMs();
     const arrivedBefore = this.tracker.total;
+    // never registered again from now on
+    this.#registration.stopWatching();
     this.#transition('draining', `${reason}: going offline`);
     this.#startAbort.abort(new StartAbortedError(startState));
     this.emit('draining', trigger, reason);
@@ -535,7 +501,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     // the maximum (or a second signal) ends everything: neither the registry step nor the preDrain
     // hooks may hold the drain past it
     const cutShort = waiter.done.then((o) => (o === 'idle' ? new Promise<never>(() => {}) : o));
-    const preDrain = this.#runHooks('preDrain', this.#preDrain);
+    const preDrain = this.#preDrain.run(this.options.hookTimeoutMs, (error) => this.#report(error));
     const registryOutcome = await Promise.race([this.#leaveRegistry(), cutShort.then(() => 'failed' as const)]);
     waiter.registrySettled();
     const outcome = await waiter.done;
@@ -580,7 +546,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     };
     announce(summary);
     await this.#closeMainServer(cut.length > 0);
-    await this.#runHooks('onClose', this.#onClose);
+    await this.#onClose.run(this.options.hookTimeoutMs, (error) => this.#report(error));
     await withDeadline(() => this.registry.close(), this.options.registration.timeoutMs).catch((error: unknown) => {
       this.#log.warn({ err: error }, 'closing the registry failed');
     });
@@ -606,40 +572,22 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /** Step a of the drain: out of the registry first, bounded, never fatal. */
   async #leaveRegistry(): Promise<DrainSummary['registry']> {
-    const instance = this.#instance;
-    if (instance === undefined) return 'not-registered';
-    if (!this.#registered && this.#registerCall !== undefined) {
-      // a register call may still be under way: let it land (bounded), then remove what it wrote,
-      // so that it cannot land after the deregistration
-      await withDeadline(() => this.#registerCall, this.options.registration.timeoutMs).catch(() => {});
-    }
     const disable = this.options.drain.offline === 'disable' && this.registry.supportsEnable;
-    const { confirmTimeoutMs } = this.options.registration;
-    try {
-      if (disable) await this.#registryCall('disable', () => this.registry.setEnabled(instance, false));
-      else await this.#registryCall('deregister', () => this.registry.deregister(instance));
-      this.#registered = false;
-      if (this.registry.readsBack && confirmTimeoutMs > 0) {
-        await this.#until(
-          'deregister read-back',
-          async () => !(await this.registry.list(instance.service)).some((i) => i.id === instance.id && i.enabled),
-          confirmTimeoutMs,
+    const outcome = await this.#registration.leave(disable);
+    if (typeof outcome === 'string') {
+      if (outcome !== 'not-registered')
+        this.#log.info(
+          { registry: this.registry.kind },
+          disable ? 'disabled in the registry' : 'removed from the registry',
         );
-      }
-      this.#log.info(
-        { registry: this.registry.kind },
-        disable ? 'disabled in the registry' : 'removed from the registry',
-      );
-      return disable ? 'disabled' : 'removed';
-    } catch (error) {
-      const coded = error instanceof LosslessError ? error : new RegistryError('deregister', instance.service, error);
-      this.#log.error(
-        { err: coded, code: coded.code },
-        `leaving the registry failed; draining anyway (marker and quiet window still apply): ${coded.message}`,
-      );
-      this.emit('error', coded);
-      return 'failed';
+      return outcome;
     }
+    this.#log.error(
+      { err: outcome, code: outcome.code },
+      `leaving the registry failed; draining anyway (marker and quiet window still apply): ${outcome.message}`,
+    );
+    this.emit('error', outcome);
+    return 'failed';
   }
 
   async #closeMainServer(force: boolean): Promise<void> {
@@ -664,58 +612,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   async #afterDrain(summary: DrainSummary): Promise<void> {
     this.uninstall();
-    await this.#closeAdmin();
+    if (this.#adminServer !== undefined) await closeAdmin(this.#adminServer);
     this.options.exit?.(summary.exitCode);
   }
 
   // ---------------------------------------------------------------------------------------------
-  // admin server, signals, hooks, state
-
-  async #listenAdmin(mainAddress: string): Promise<void> {
-    const admin = this.options.admin;
-    if (admin === false) return;
-    const server = createServer((req, res) => {
-      if (!this.adminHandler(req, res)) notFound(req, res);
-    });
-    // probes are short: do not hold keep-alive sockets open past the drain
-    server.keepAliveTimeout = 1000;
-    server.requestTimeout = 10_000;
-    server.headersTimeout = 5000;
-    server.maxRequestsPerSocket = 100;
-    const host = admin.host ?? mainAddress;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          new ListenFailedError(
-            `admin server on ${host}:${admin.port}`,
-            error,
-            'set admin.port or LOSSLESS_ADMIN_PORT',
-          ),
-        ),
-      );
-      server.listen(admin.port, host, () => resolve());
-    });
-    this.#adminServer = server;
-    const bound = server.address() as AddressInfo;
-    this.#log.info({ host: bound.address, port: bound.port }, 'admin server listening');
-  }
-
-  async #closeAdmin(): Promise<void> {
-    const server = this.#adminServer;
-    if (server === undefined) return;
-    // let responses under way (POST /prestop) finish before closing
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    await boundedClose(server, closeServer(server), 1000, () => {});
-  }
-
-  #installSignals(): void {
-    for (const signal of this.options.signals) {
-      if (this.#signalHandlers.has(signal)) continue;
-      const handler = (): void => this.#onSignal(signal);
-      this.#signalHandlers.set(signal, handler);
-      process.on(signal, handler);
-    }
-  }
+  // signals, hooks, state
 
   #onSignal(signal: NodeJS.Signals): void {
     if (this.#drainPromise === undefined) {
@@ -739,23 +641,15 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#waiter?.force();
   }
 
-  #addHook(list: { name: string; fn: HookFn }[], phase: string, fn: HookFn, name: string): this {
-    if (typeof fn !== 'function') throw new InvalidHookError(phase, fn);
-    if (phase !== 'onClose') this.#assertNotStarted(phase);
-    list.push({ name, fn });
+  #addHook(hooks: Hooks, fn: HookFn, name: string): this {
+    if (hooks.phase !== 'onClose') this.#assertNotStarted(hooks.phase);
+    hooks.add(fn, name);
     return this;
   }
 
-  async #runHooks(phase: string, hooks: readonly { name: string; fn: HookFn }[]): Promise<void> {
-    for (const hook of hooks) {
-      try {
-        await withDeadline(hook.fn, this.options.hookTimeoutMs);
-      } catch (error) {
-        const coded = new HookFailedError(phase, hook.name, error instanceof DeadlineError ? error.message : error);
-        this.#log.error({ err: coded, code: coded.code }, coded.message);
-        this.emit('error', coded);
-      }
-    }
+  #report(error: LosslessError): void {
+    this.#log.error({ err: error, code: error.code }, error.message);
+    this.emit('error', error);
   }
 
   #assertNotStarted(what: string): void {
@@ -775,71 +669,20 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   #probeBody(): object {
+    const health = this.#registration.health;
     return {
       service: this.options.service,
       state: this.#state,
       reason: this.#reason,
       inStateMs: Date.now() - this.#stateSince,
+      registry: { kind: this.registry.kind, registered: this.#registration.registered, ...health },
     };
-  }
-}
-
-class InvalidHookError extends ProviderStateError {
-  constructor(phase: string, value: unknown) {
-    super(`${phase}() expects a function, got ${typeof value}`);
   }
 }
 
 /** Creates a provider; the same as `new Provider(options)`. */
 export function createProvider(options: ProviderOptions): Provider {
   return new Provider(options);
-}
-
-function waitListening(server: Server): Promise<void> {
-  if (server.listening) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onListening = (): void => {
-      server.removeListener('error', onError);
-      resolve();
-    };
-    const onError = (error: Error): void => {
-      server.removeListener('listening', onListening);
-      reject(error);
-    };
-    server.once('listening', onListening);
-    server.once('error', onError);
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close(() => resolve());
-    // server.close() closes idle keep-alive sockets too (Node >= 19); only now, at the very end
-    server.closeIdleConnections();
-  });
-}
-
-async function boundedClose(
-  server: Server,
-  closed: Promise<void>,
-  timeoutMs: number,
-  onTimeout: () => void,
-): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs);
-  });
-  const result = await Promise.race([closed.then(() => 'closed' as const), timedOut]);
-  clearTimeout(timer);
-  if (result === 'timeout') {
-    onTimeout();
-    server.closeAllConnections();
-    await closed;
-  }
 }
 
 /** The address consumers should dial for a server bound to `bound`. */

@@ -58,6 +58,8 @@ export class MemoryRegistry implements Registry {
   failRegister = 0;
   failDeregister = false;
   hangDeregister = false;
+  /** lookup() rejects while true: the registry cannot be reached. */
+  unreachable = false;
 
   async register(instance: Instance): Promise<void> {
     this.calls.push(`register ${instance.id}`);
@@ -79,8 +81,13 @@ export class MemoryRegistry implements Registry {
     if (current !== undefined) this.instances.set(instance.id, { ...current, enabled });
   }
   async setWeight(instance: Instance, weight: number): Promise<void> {
+    this.calls.push(`setWeight ${instance.id} ${weight}`);
     const current = this.instances.get(instance.id);
     if (current !== undefined) this.instances.set(instance.id, { ...current, weight });
+  }
+  async lookup(instance: Instance): Promise<Instance | undefined> {
+    if (this.unreachable) throw new Error('registry unreachable');
+    return this.instances.get(instance.id);
   }
   async list(service: string): Promise<Instance[]> {
     return [...this.instances.values()].filter((i) => i.service === service);

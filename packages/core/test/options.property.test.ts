@@ -122,13 +122,17 @@ const validOptions = fc.record({
       .filter((h) => !/^(connection|content-length|transfer-encoding)$/i.test(h)),
     value: fc.stringMatching(/^[\t\x20-\x7e]{1,20}$/),
   }),
-  registration: fc.tuple(positiveMs, positiveMs, positiveMs, validMs).map(([a, b, timeoutMs, confirmTimeoutMs]) => ({
-    timeoutMs,
-    retryMinDelayMs: Math.min(a, b),
-    retryMaxDelayMs: Math.max(a, b),
-    confirmTimeoutMs,
-  })),
+  registration: fc
+    .tuple(positiveMs, positiveMs, positiveMs, validMs, validMs)
+    .map(([a, b, timeoutMs, confirmTimeoutMs, checkIntervalMs]) => ({
+      timeoutMs,
+      retryMinDelayMs: Math.min(a, b),
+      retryMaxDelayMs: Math.max(a, b),
+      confirmTimeoutMs,
+      checkIntervalMs,
+    })),
   warmupWindowMs: validMs,
+  weightRamp: fc.boolean(),
   warmups: fc.array(fc.record({ name: fc.string({ minLength: 1 }), run: fc.constant(noop), timeoutMs: positiveMs }), {
     maxLength: 2,
   }),
@@ -181,7 +185,9 @@ const SLOTS = [
   'registration.retryMinDelayMs',
   'registration.retryMaxDelayMs',
   'registration.confirmTimeoutMs',
+  'registration.checkIntervalMs',
   'warmupWindowMs',
+  'weightRamp',
   'warmups',
   'warmups.0',
   'warmups.3',

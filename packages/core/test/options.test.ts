@@ -44,8 +44,10 @@ describe('resolveProviderOptions: defaults', () => {
       retryMinDelayMs: 500,
       retryMaxDelayMs: 10_000,
       confirmTimeoutMs: 3000,
+      checkIntervalMs: 1000,
     });
     expect(o.warmupWindowMs).toBe(60_000);
+    expect(o.weightRamp).toBeUndefined();
     expect(o.hookTimeoutMs).toBe(30_000);
     expect(o.warmups).toEqual([]);
     expect(o.registrySchemes).toEqual({});

@@ -159,6 +159,11 @@ export class NacosRegistry implements Registry {
     return this.#toInstance(instance.service, host);
   }
 
+  /** One instance as Nacos holds it; undefined when Nacos does not hold it. */
+  lookup(instance: Instance): Promise<Instance | undefined> {
+    return this.get(instance);
+  }
+
   subscribe(service: string, listener: InstanceListener, onError?: (error: Error) => void): () => void {
     let active = true;
     const refresher = listRefresher(() => this.list(service), listener, onError);

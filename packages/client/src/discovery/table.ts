@@ -2,7 +2,7 @@
 // registration, which ones it took out of rotation after an offline marker, and how many requests
 // each has in flight. A service is subscribed to on first use.
 
-import { type Instance, instanceProblem, type Logger, METADATA_KEYS, type Registry } from '@lossless/core';
+import { type DiscoveryRegistry, type Instance, instanceProblem, type Logger, METADATA_KEYS } from '@lossless/core';
 import type { Rotation } from '../balancing/rotation.js';
 import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel } from '../channels.js';
 
@@ -37,7 +37,7 @@ export interface ServiceState {
 }
 
 export interface TableOptions {
-  readonly registry: Registry;
+  readonly registry: DiscoveryRegistry;
   readonly logger: Logger;
   readonly now: () => number;
   /** Smallest interval between two marker-triggered refreshes of one service, in ms. */
@@ -221,7 +221,7 @@ export class ServiceTable {
       if (same && previous !== undefined) {
         endpoint = previous;
         endpoint.instance = instance;
-        endpoint.warmupMs = parsePositive(instance.metadata[METADATA_KEYS.warmupMs]);
+        endpoint.warmupMs = warmupOf(instance);
       } else {
         endpoint = {
           instance,
@@ -230,7 +230,7 @@ export class ServiceTable {
           firstSeen: now,
           initial: first,
           registeredAt: parsePositive(registeredAt),
-          warmupMs: parsePositive(instance.metadata[METADATA_KEYS.warmupMs]),
+          warmupMs: warmupOf(instance),
           inFlight: 0,
         };
       }
@@ -283,9 +283,20 @@ function identityOf(instance: Instance): string {
   return `${originOf(instance)}/${instance.id}`;
 }
 
+/** Where to call an instance: https when it says it is secure (the metadata Spring Cloud reads too). */
 function originOf(instance: Instance): string {
   const host = instance.ip.includes(':') ? `[${instance.ip}]` : instance.ip;
-  return `http://${host}:${instance.port}`;
+  const scheme = instance.metadata[METADATA_KEYS.secure] === 'true' ? 'https' : 'http';
+  return `${scheme}://${host}:${instance.port}`;
+}
+
+/**
+ * The warm-up window to apply, in ms: none (0) when the provider raises its registered weight itself
+ * (the registry weight already carries the ramp), else what its metadata asks, else the client's default.
+ */
+function warmupOf(instance: Instance): number | undefined {
+  if (instance.metadata[METADATA_KEYS.weightRamp] === 'provider') return 0;
+  return parsePositive(instance.metadata[METADATA_KEYS.warmupMs]);
 }
 
 function parsePositive(value: string | undefined): number | undefined {

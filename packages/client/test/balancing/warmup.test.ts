@@ -186,6 +186,21 @@ describe('warm-up through the balance interceptor', () => {
     expectShare(later.get(originOf(fresh)) ?? 0, 0.5, 0.1, 'new instance after its window');
   });
 
+  it('applies no ramp of its own when the provider ramps its registered weight (lossless.weight-ramp)', async () => {
+    const h = harness();
+    const warm = instance('svc', 'warm', { port: 1001, weight: 100 });
+    await start(h, [warm]);
+    // the provider registered at 10 % of its weight and raises it itself: that weight is the ramp
+    const fresh = {
+      ...instance('svc', 'fresh', { port: 1002, weight: 10, registeredAt: h.clock.wall }),
+      metadata: { 'lossless.registered-at': String(h.clock.wall), 'lossless.weight-ramp': 'provider' },
+    };
+    h.registry.push([warm, fresh]);
+    advance(h, WINDOW / 2); // a client ramp would make it 5 against 100
+    const got = await h.shares(10_000);
+    expectShare(got.get(originOf(fresh)) ?? 0, 10 / 110, 0.1, 'provider-ramped instance');
+  });
+
   it('ramps the effective weight, not the share: weights multiply the factor', async () => {
     const h = harness();
     const warm = instance('svc', 'warm', { port: 1001, weight: 100 });

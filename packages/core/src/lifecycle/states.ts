@@ -22,7 +22,8 @@ const ALLOWED: Readonly<Record<LifecycleState, readonly LifecycleState[]>> = {
   warming: ['registering', 'failed', 'draining'],
   // registering and reading the registration back
   registering: ['ready', 'draining'],
-  ready: ['draining'],
+  // back to registering when the registry lost the registration (not ready until it holds again)
+  ready: ['registering', 'draining'],
   // a warm-up hook failed: unregistered, not ready; only a drain ends it
   failed: ['draining'],
   draining: ['stopped'],

@@ -1,9 +1,11 @@
 // The embedded registry: a shared directory of JSON files, one per instance, that processes on one
 // machine (or sharing a volume) use to find each other with no server. Like Prometheus' file-based
 // discovery, readers watch the directory. Entries of processes that died without deregistering are
-// removed by whoever reads them: on the same host by checking the pid, elsewhere by heartbeat age.
+// removed by whoever reads them: by checking the pid when the writer ran on the same host in the same
+// pid namespace, else by heartbeat age (containers sharing a host network and a volume see the same
+// host name, but a pid of theirs means nothing in another pid namespace).
 
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, readlinkSync, watch } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +32,8 @@ interface FileEntry {
   readonly instance: Instance;
   readonly pid: number;
   readonly hostname: string;
+  /** The writer's pid namespace (Linux: the target of /proc/self/ns/pid); absent elsewhere. */
+  readonly pidns?: string;
 }
 
 export class FileRegistry implements Registry {
@@ -43,6 +47,7 @@ export class FileRegistry implements Registry {
   readonly #pollMs: number;
   readonly #logger: Logger;
   readonly #host = hostname();
+  readonly #pidns = pidNamespace();
   readonly #heartbeats = new Map<string, NodeJS.Timeout>();
   readonly #subscriptions = new Set<() => void>();
   #closed = false;
@@ -88,6 +93,20 @@ export class FileRegistry implements Registry {
     if (!Number.isFinite(weight) || weight < 0)
       throw new InvalidOptionError('weight', weight, 'expected a finite number >= 0');
     await this.#update(instance, { weight });
+  }
+
+  /** Our own entry as the directory holds it; undefined when missing or unusable (consumers skip it too). */
+  async lookup(instance: Instance): Promise<Instance | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.#fileOf(instance), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error; // EACCES, EIO...: the registry cannot be read, which says nothing about the entry
+    }
+    const entry = parseEntry(text);
+    if (entry === undefined || instanceProblem(entry.instance) !== undefined) return undefined;
+    return toInstance(entry.instance as unknown as Record<string, unknown>);
   }
 
   async list(service: string): Promise<Instance[]> {
@@ -180,7 +199,13 @@ export class FileRegistry implements Registry {
       throw new InvalidOptionError('instance', instance, `expected a valid instance (${problem})`);
     const file = this.#fileOf(instance);
     await mkdir(this.#serviceDir(instance.service), { recursive: true });
-    const entry: FileEntry = { format: 1, instance, pid: process.pid, hostname: this.#host };
+    const entry: FileEntry = {
+      format: 1,
+      instance,
+      pid: process.pid,
+      hostname: this.#host,
+      ...(this.#pidns === undefined ? {} : { pidns: this.#pidns }),
+    };
     // write then rename, so that readers never see half a file
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     await writeFile(tmp, `${JSON.stringify(entry, null, 2)}\n`);
@@ -203,10 +228,8 @@ export class FileRegistry implements Registry {
       this.#logger.warn({ err: error, file }, 'file registry entry unreadable, skipped');
       return undefined;
     }
-    let entry: Partial<FileEntry>;
-    try {
-      entry = JSON.parse(text) as Partial<FileEntry>;
-    } catch {
+    const entry = parseEntry(text);
+    if (entry === undefined) {
       this.#logger.warn({ file, code: 'LOSSLESS_ERR_BAD_INSTANCE' }, 'file registry entry is not JSON, skipped');
       return undefined;
     }
@@ -227,10 +250,36 @@ export class FileRegistry implements Registry {
   }
 
   #isStale(entry: Partial<FileEntry>, mtimeMs: number): boolean {
-    if (entry.hostname === this.#host && typeof entry.pid === 'number' && Number.isInteger(entry.pid)) {
+    // an entry without a namespace was written where there is none to tell (not Linux), or by an
+    // older writer: its pid is trusted only where we cannot tell either
+    const samePidNamespace = entry.pidns === undefined ? this.#pidns === undefined : entry.pidns === this.#pidns;
+    if (
+      entry.hostname === this.#host &&
+      samePidNamespace &&
+      typeof entry.pid === 'number' &&
+      Number.isInteger(entry.pid)
+    ) {
       return !processAlive(entry.pid);
     }
     return Date.now() - mtimeMs > this.#staleMs;
+  }
+}
+
+function parseEntry(text: string): Partial<FileEntry> | undefined {
+  try {
+    const entry = JSON.parse(text) as unknown;
+    return typeof entry === 'object' && entry !== null ? (entry as Partial<FileEntry>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process' pid namespace, e.g. `pid:[4026531836]`; undefined where /proc does not say. */
+function pidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
   }
 }
 

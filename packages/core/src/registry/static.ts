@@ -38,6 +38,11 @@ export class StaticRegistry implements Registry {
 
   async setWeight(): Promise<void> {}
 
+  /** The listed address with the instance's ip and port: a static registry holds nothing else. */
+  async lookup(instance: Instance): Promise<Instance | undefined> {
+    return (await this.list(instance.service)).find((i) => i.ip === instance.ip && i.port === instance.port);
+  }
+
   async list(service: string): Promise<Instance[]> {
     return this.addresses.map((a) => ({
       service,

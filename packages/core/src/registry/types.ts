@@ -27,20 +27,48 @@ export type RegistrationState =
   | { readonly kind: 'absent'; readonly reason: string }
   | { readonly kind: 'unreachable'; readonly error: Error };
 
-export interface Registry {
+/** What a provider needs of a registry: to register its instance, watch it, and take it out. */
+export interface ProviderRegistry {
   /** Short name for logs and errors: `file`, `static`, `nacos`. */
   readonly kind: string;
   /**
-   * True when `list()` reflects `register()`/`deregister()`, so that a registration can be read back.
-   * A static registry lists what it was given, whatever is registered.
+   * True when `lookup()` reflects `register()`/`deregister()`, so that a registration can be read back
+   * and watched. A static registry lists what it was given, whatever is registered.
    */
   readonly readsBack: boolean;
   /** True when `setEnabled()` takes an instance out of rotation without deregistering it. */
   readonly supportsEnable: boolean;
+  /**
+   * True when the registry's consumers may not run lossless (Java services on Nacos apply no warm-up
+   * of their own): a provider then raises its registered weight through its warm-up window itself
+   * (`setWeight`), unless its `weightRamp` option says otherwise.
+   */
+  readonly rampsWeight?: boolean;
   register(instance: Instance): Promise<void>;
   deregister(instance: Instance): Promise<void>;
   setEnabled(instance: Instance, enabled: boolean): Promise<void>;
+  /** Changes the weight consumers see for a registered instance (the provider's warm-up ramp). */
   setWeight(instance: Instance, weight: number): Promise<void>;
+  /**
+   * The instance as the registry holds it now (disabled included), or undefined when the registry
+   * answered that it does not hold it. Rejects when the registry cannot be reached: a provider must
+   * tell "gone" from "cannot tell".
+   */
+  lookup(instance: Instance): Promise<Instance | undefined>;
+  /**
+   * Push, where the registry has it: calls `listener` when the registry's connection is lost
+   * (`unreachable`), when the registration is back after a reconnect (`present`), and when a change
+   * shows it gone (`absent`). A provider still looks its registration up; this only makes it sooner.
+   */
+  watch?(instance: Instance, listener: (state: RegistrationState) => void): () => void;
+  /** Stops watchers and heartbeats. Does not deregister anything. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What discovery (the client) needs of a registry: the instances of a service, and their changes. */
+export interface DiscoveryRegistry {
+  /** Short name for logs and errors: `file`, `static`, `nacos`. */
+  readonly kind: string;
   /** Every instance the registry holds for the service, disabled and unhealthy ones included. */
   list(service: string): Promise<Instance[]>;
   /**
@@ -48,21 +76,12 @@ export interface Registry {
    * including a change to an empty list. Returns a function that unsubscribes.
    */
   subscribe(service: string, listener: InstanceListener, onError?: (error: Error) => void): () => void;
-  /**
-   * The instance as the registry holds it now (disabled included), or undefined when the registry
-   * answered that it does not hold it. Rejects when the registry cannot be reached: a provider must
-   * tell "gone" from "cannot tell". Without it, a provider reads its registration back with list().
-   */
-  lookup?(instance: Instance): Promise<Instance | undefined>;
-  /**
-   * Push, where the registry has it: calls `listener` when the registry's connection is lost
-   * (`unreachable`), when the registration is back after a reconnect (`present`), and when a change
-   * shows it gone (`absent`). A provider still reads its registration back; this only makes it sooner.
-   */
-  watch?(instance: Instance, listener: (state: RegistrationState) => void): () => void;
-  /** Stops watchers and heartbeats. Does not deregister anything. Idempotent. */
+  /** Stops watchers. Idempotent. */
   close(): Promise<void>;
 }
+
+/** A registry both sides use: the file, static and Nacos registries are. */
+export interface Registry extends ProviderRegistry, DiscoveryRegistry {}
 
 /** Metadata keys lossless writes on every instance it registers, read by @lossless/client. */
 export const METADATA_KEYS = {
@@ -72,4 +91,11 @@ export const METADATA_KEYS = {
   warmupMs: 'lossless.warmup-ms',
   /** The lossless version that registered the instance. */
   version: 'lossless.version',
+  /**
+   * `provider` when the provider raises its registered weight through its warm-up itself: a consumer
+   * then applies no warm-up of its own on top.
+   */
+  weightRamp: 'lossless.weight-ramp',
+  /** `true` when the instance serves https (the key Spring Cloud reads). */
+  secure: 'secure',
 } as const;

@@ -7,6 +7,7 @@ const legal: [LifecycleState, LifecycleState][] = [
   ['warming', 'registering'],
   ['registering', 'ready'],
   ['ready', 'draining'],
+  ['ready', 'registering'],
   ['draining', 'stopped'],
   ['starting', 'draining'],
   ['warming', 'draining'],

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,15 @@ import { InvalidOptionError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import { FileRegistry, type FileRegistryOptions } from '../../src/registry/file.js';
 import type { Instance } from '../../src/registry/types.js';
+
+/** This process' pid namespace, as the registry records it (undefined where /proc does not say). */
+const PIDNS = (() => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+})();
 
 /** Waits until `condition` holds, checking often, and fails once `timeoutMs` has passed. */
 async function pollUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
@@ -177,7 +187,7 @@ describe('FileRegistry', () => {
     await registry.register(a);
     const file = join(dir, 'orders', `${encodeURIComponent(a.id)}.json`);
     const entry = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    expect(entry).toEqual({ format: 1, instance: a, pid: process.pid, hostname: hostname() });
+    expect(entry).toEqual({ format: 1, instance: a, pid: process.pid, hostname: hostname(), pidns: PIDNS });
   });
 
   it('subscribe() delivers the initial list, a later registration, and the empty list when the last instance leaves', async () => {
@@ -257,10 +267,44 @@ describe('FileRegistry', () => {
     const pid = await deadPid();
     const dead = instance({ port: 8082 });
     const file = join(dir, 'orders', `${encodeURIComponent(dead.id)}.json`);
-    await writeFile(file, JSON.stringify({ format: 1, instance: dead, pid, hostname: hostname() }));
+    await writeFile(file, JSON.stringify({ format: 1, instance: dead, pid, hostname: hostname(), pidns: PIDNS }));
     expect(await exists(file)).toBe(true);
 
     expect(await registry.list('orders')).toEqual([alive]);
+    expect(await exists(file)).toBe(false);
+  });
+
+  it('lookup() finds its own entry; undefined once the entry is deleted or corrupted; rejects when the directory cannot be read', async () => {
+    const registry = makeRegistry();
+    const a = instance();
+    await registry.register(a);
+    expect(await registry.lookup(a)).toEqual(a);
+    const file = join(dir, 'orders', `${encodeURIComponent(a.id)}.json`);
+    await writeFile(file, '{"format":1,"instance":');
+    expect(await registry.lookup(a), 'a corrupted entry').toBeUndefined();
+    await rm(file);
+    expect(await registry.lookup(a), 'a deleted entry').toBeUndefined();
+    // a directory where the entry should be: the registry answers with an error, not "absent"
+    await mkdir(file);
+    await expect(registry.lookup(a)).rejects.toThrow();
+  });
+
+  it('judges an entry from another pid namespace on this host by heartbeat age, not by its pid', async () => {
+    // hostNetwork pods (or containers on the host network) sharing a volume: same host name, and a
+    // pid that names nothing, or someone else, in this namespace
+    const registry = makeRegistry({ heartbeatMs: 1000, staleMs: 60_000 });
+    const pid = await deadPid();
+    const other = instance({ port: 8083, id: 'other-namespace' });
+    const serviceDir = join(dir, 'orders');
+    await mkdir(serviceDir, { recursive: true });
+    const file = join(serviceDir, 'other-namespace.json');
+    const entry = { format: 1, instance: other, pid, hostname: hostname(), pidns: 'pid:[1]' };
+    await writeFile(file, JSON.stringify(entry));
+    expect(await registry.list('orders'), 'a fresh entry of a live provider in another namespace').toEqual([other]);
+    expect(await exists(file)).toBe(true);
+    const old = new Date(Date.now() - 120_000);
+    await utimes(file, old, old);
+    expect(await registry.list('orders'), 'the same entry once its heartbeat is older than staleMs').toEqual([]);
     expect(await exists(file)).toBe(false);
   });
 
