@@ -11,7 +11,9 @@
 //     when it drops to zero.
 // HTTP/1.1 pipelining: a request that arrives while its connection is still answering an earlier
 // one waits in Node's queue without being the connection's response; those few are followed by their
-// own 'close' event from the start.
+// own 'close' event from the start. While marking, only the last response read on a connection
+// carries `Connection: close`: Node closes the connection after a response that carries it, and the
+// answers queued behind it (whose handlers may already have run: a POST's 201) would never go out.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -53,6 +55,10 @@ export class InFlightTracker {
   readonly #kSeen = Symbol('lossless.tracked');
   readonly #kArrival = Symbol('lossless.arrival');
   readonly #kIgnored = Symbol('lossless.ignored');
+  /** The latest tracked response read on a connection (kept from the drain on). */
+  readonly #kLast = Symbol('lossless.last');
+  /** Responses this tracker gave `Connection: close` (so that it only ever takes back its own). */
+  readonly #closing = new WeakSet<ServerResponse>();
   readonly #active = new Map<ServerResponse, number>();
   /** Pipelined responses queued behind another on their connection (counting by connection only). */
   readonly #queued = new Map<ServerResponse, number>();
@@ -153,7 +159,15 @@ export class InFlightTracker {
   startMarking(marker: MarkerSpec): void {
     this.#countByResponse();
     this.#marker = marker;
-    for (const res of this.#active.keys()) if (markResponse(res, marker)) this.marked++;
+    // #active is in arrival order: the last one seen on each connection is the one to close it
+    for (const res of this.#active.keys()) {
+      const socket = res.req?.socket as HttpSocket | undefined;
+      if (socket !== undefined) socket[this.#kLast] = res;
+    }
+    for (const res of this.#active.keys()) {
+      const last = (res.req?.socket as HttpSocket | undefined)?.[this.#kLast] === res;
+      if (this.#mark(res, marker, last)) this.marked++;
+    }
   }
 
   /** The requests still in flight, oldest first. */
@@ -207,7 +221,14 @@ export class InFlightTracker {
     if (this.#marker !== undefined) {
       this.arrivedWhileMarking++;
       this.marked++;
-      markResponse(res, this.#marker);
+      // this one is now the last read on its connection: the one before it keeps the connection open
+      const previous = socket[this.#kLast] as ServerResponse | undefined;
+      socket[this.#kLast] = res;
+      this.#mark(res, this.#marker, true);
+      if (previous !== undefined && previous !== res && this.#closing.has(previous) && !previous.headersSent) {
+        previous.removeHeader('connection');
+        this.#closing.delete(previous);
+      }
     }
     // 'close' fires once per response: on() spares once()'s wrapper and removal on every request
     res.on('close', this.#onClose);
@@ -275,14 +296,20 @@ export class InFlightTracker {
         if (tracker.#active.size === 0 && tracker.#onIdle !== undefined) tracker.#onIdle();
       } else if (tracker.#streams.size > 0) tracker.#streams.delete(this);
     })(this);
-}
 
-/** Sets the marker unless the headers are already sent; true when it was set. */
-function markResponse(res: ServerResponse, marker: MarkerSpec): boolean {
-  if (res.headersSent) return false;
-  res.setHeader(marker.header, marker.value);
-  // Node then ends the keep-alive connection after this response, so callers move elsewhere
-  // without an idle socket being cut under them.
-  res.setHeader('connection', 'close');
-  return true;
+  /**
+   * Sets the marker unless the headers are already sent, and `Connection: close` when `last` (the
+   * last response read on its connection); true when the marker was set.
+   */
+  #mark(res: ServerResponse, marker: MarkerSpec, last: boolean): boolean {
+    if (res.headersSent) return false;
+    res.setHeader(marker.header, marker.value);
+    if (last) {
+      // Node then ends the keep-alive connection after this response, so callers move elsewhere
+      // without an idle socket being cut under them.
+      res.setHeader('connection', 'close');
+      this.#closing.add(res);
+    }
+    return true;
+  }
 }
