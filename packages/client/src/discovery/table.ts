@@ -8,6 +8,11 @@ import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel }
 
 /** How long an ejected registration is remembered, in ms. */
 const EJECTION_MEMORY_MS = 10 * 60_000;
+/**
+ * How long an instance that went offline (marker, or gone from the list) stays a last resort, in ms:
+ * longer than a provider's default drain (drain.maxDrainMs 25 s) lasts.
+ */
+const LAST_RESORT_MS = 30_000;
 
 export interface Endpoint {
   /** The latest listing of this registration (replaced in place: requests in flight hold this object). */
@@ -28,6 +33,13 @@ export interface ServiceState {
   readonly name: string;
   /** Usable endpoints: enabled, healthy, weight > 0, not ejected. A new array whenever it changes. */
   endpoints: Endpoint[];
+  /**
+   * Instances that went offline lately (an offline marker, or gone from the list) and may still be
+   * serving their drain: used only while `endpoints` is empty, as kube-proxy uses serving-and-
+   * terminating endpoints when no ready one is left (every instance draining at once: a scale to
+   * zero, a Recreate deployment). A new array whenever it changes.
+   */
+  lastResort: Endpoint[];
   /** The balancer's pick structure for `endpoints`, built on first use after each change. */
   rotation: Rotation | undefined;
   readonly ready: Promise<void>;
@@ -53,6 +65,8 @@ interface Entry extends ServiceState {
   gone: Map<string, { endpoint: Endpoint; at: number }>;
   /** Ejected instances: address and id -> the registration time that was ejected, and when. */
   ejected: Map<string, { registeredAt: string; at: number }>;
+  /** Went offline lately, by address and id (the source of `lastResort`). */
+  offline: Map<string, { endpoint: Endpoint; at: number }>;
   unsubscribe: () => void;
   lastListed: readonly Instance[];
   refreshing: boolean;
@@ -86,6 +100,7 @@ export class ServiceTable {
     const entry: Entry = {
       name: service,
       endpoints: [],
+      lastResort: [],
       rotation: undefined,
       ready,
       loaded: false,
@@ -93,6 +108,7 @@ export class ServiceTable {
       known: new Map(),
       gone: new Map(),
       ejected: new Map(),
+      offline: new Map(),
       unsubscribe: () => {},
       lastListed: [],
       refreshing: false,
@@ -122,11 +138,14 @@ export class ServiceTable {
     if (entry === undefined) return;
     const endpoint = entry.endpoints.find((e) => e.key === key && (origin === undefined || e.origin === origin));
     if (endpoint === undefined) return;
+    const now = this.#o.now();
     entry.ejected.set(identityOf(endpoint.instance), {
       registeredAt: endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '',
-      at: this.#o.now(),
+      at: now,
     });
     entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
+    entry.offline.set(identityOf(endpoint.instance), { endpoint, at: now });
+    this.#updateLastResort(entry, now);
     this.#o.logger.debug({ service, instance: endpoint.instance.id }, 'instance ejected after an offline marker');
     if (ejectChannel.hasSubscribers)
       ejectChannel.publish({ service, instance: endpoint.instance.id, origin: endpoint.origin, reason: 'marker' });
@@ -174,6 +193,21 @@ export class ServiceTable {
   /** The services used so far. */
   services(): string[] {
     return [...this.#entries.keys()];
+  }
+
+  /** The service's last resort now, without the instances that went offline too long ago. */
+  lastResort(state: ServiceState): Endpoint[] {
+    const entry = state as Entry;
+    if (entry.lastResort.length > 0) {
+      const now = this.#o.now();
+      for (const off of entry.offline.values()) {
+        if (now - off.at > LAST_RESORT_MS) {
+          this.#updateLastResort(entry, now);
+          break;
+        }
+      }
+    }
+    return entry.lastResort;
   }
 
   /** Registry reads triggered for `service` since it was first used (markers, suspicious empties). */
@@ -249,17 +283,28 @@ export class ServiceTable {
     for (const [identity, endpoint] of entry.known) {
       if (known.has(identity)) continue;
       entry.gone.set(identity, { endpoint, at: now });
+      // deregistered first thing in its drain: it may serve a while longer
+      if (!entry.offline.has(identity)) entry.offline.set(identity, { endpoint, at: now });
       this.#o.onLeave?.(endpoint.origin);
     }
     for (const identity of known.keys()) entry.gone.delete(identity);
     for (const [identity, gone] of entry.gone) if (now - gone.at > EJECTION_MEMORY_MS) entry.gone.delete(identity);
     entry.known = known;
     entry.endpoints = usable;
+    // back in rotation: no longer a last resort
+    for (const e of usable) entry.offline.delete(identityOf(e.instance));
+    this.#updateLastResort(entry, now);
     entry.lastError = undefined;
     if (first) {
       entry.loaded = true;
       entry.markReady();
     }
+  }
+
+  /** Rebuilds `lastResort` from the instances that went offline within LAST_RESORT_MS. */
+  #updateLastResort(entry: Entry, now: number): void {
+    for (const [identity, off] of entry.offline) if (now - off.at > LAST_RESORT_MS) entry.offline.delete(identity);
+    entry.lastResort = [...entry.offline.values()].map((off) => off.endpoint);
   }
 
   #onError(entry: Entry, error: Error): void {

@@ -46,12 +46,16 @@ export function balance(deps: BalanceDeps): Interceptor {
   };
 }
 
-/** The rotation of a service now: the one built last, unless its list changed or a warm-up step passed. */
+/**
+ * The rotation of a service now: the one built last, unless its list changed or a warm-up step
+ * passed. With no usable instance left, the instances still draining (the table's last resort).
+ */
 export function rotationOf(deps: BalanceDeps, state: ServiceState): Rotation {
   const now = deps.now();
+  const endpoints = state.endpoints.length > 0 ? state.endpoints : deps.table.lastResort(state);
   let rotation = state.rotation;
-  if (rotation === undefined || rotation.endpoints !== state.endpoints || now >= rotation.validUntil) {
-    rotation = new Rotation(state.endpoints, now, deps.wallNow(), deps.defaultWarmupMs, deps.curve);
+  if (rotation === undefined || rotation.endpoints !== endpoints || now >= rotation.validUntil) {
+    rotation = new Rotation(endpoints, now, deps.wallNow(), deps.defaultWarmupMs, deps.curve);
     state.rotation = rotation;
   }
   return rotation;

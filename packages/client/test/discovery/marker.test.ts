@@ -221,7 +221,11 @@ describe('the offline marker', () => {
 
 describe('registry lists', () => {
   it('does not believe an empty list from a subscription until list() confirms it', async () => {
-    const { client, registry } = await service({ refreshIntervalMs: 0 });
+    const clock = { now: 0 };
+    const { client, registry } = await service({
+      refreshIntervalMs: 0,
+      clock: { now: () => clock.now, random: seeded(seedOf('empty list')) },
+    });
     expect((await get(client)).status).toBe(200);
     expect(registry.listCalls).toBe(0);
 
@@ -235,6 +239,10 @@ describe('registry lists', () => {
     registry.push([]); // now list() confirms it
     await until(() => ids(client).length === 0, 'the confirmed empty list');
     expect(registry.listCalls).toBe(2);
+    // gone from the list, they may still be draining: a last resort for a while...
+    expect((await get(client)).status).toBe(200);
+    clock.now += 31_000;
+    // ...and no longer
     const error = await get(client).then(
       () => undefined,
       (e: Error & { code?: string }) => e,
@@ -285,7 +293,11 @@ describe('registry lists', () => {
   });
 
   it('ignores disabled, unhealthy and zero-weight instances', async () => {
-    const { client, registry, instances } = await service({ refreshIntervalMs: 0 });
+    const clock = { now: 0 };
+    const { client, registry, instances } = await service({
+      refreshIntervalMs: 0,
+      clock: { now: () => clock.now, random: seeded(seedOf('unusable')) },
+    });
     registry.listed = [
       { ...(instances[0] as Instance), enabled: false },
       { ...(instances[1] as Instance), healthy: false },
@@ -295,6 +307,9 @@ describe('registry lists', () => {
     expect(ids(client)).toEqual(['s3']);
     for (let i = 0; i < 20; i++) expect((await get(client)).server).toBe('s3');
     registry.push([{ ...(instances[2] as Instance), weight: 0 }]);
+    // s3 listed at weight 0 is never called; s1 and s2, gone from the list, are a last resort for a while
+    for (let i = 0; i < 10; i++) expect((await get(client)).server).not.toBe('s3');
+    clock.now += 31_000;
     await expect(client.request('http://svc/')).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE' });
   });
 
@@ -444,5 +459,41 @@ describe('registrations that share an id (counterexamples of marker-scope.proper
     registry.push();
     expect(origins(client)).toEqual([`http://127.0.0.1:${s1?.port}`]);
     for (let i = 0; i < 20; i++) expect(await get(client)).toMatchObject({ status: 200, server: 's1' });
+  });
+});
+
+describe('every instance draining at once (scale to zero, a Recreate deployment)', () => {
+  it('keeps calling the draining instances while no other is in rotation, and leaves them the moment one appears', async () => {
+    const { client, registry, servers: three } = await service();
+    // every instance goes offline: each answers with the marker, then leaves the registry
+    three.forEach((s, i) => {
+      s.handler = answer(`s${i + 1}`, true);
+    });
+    const during: Reply[] = [];
+    for (let i = 0; i < 30; i++) during.push(await get(client));
+    registry.push([]);
+    registry.listed = [];
+    await until(() => client.service('svc').endpoints.length === 0, 'the registry to drop them all');
+    for (let i = 0; i < 30; i++) during.push(await get(client));
+    // nothing failed locally: every request reached one of the draining instances
+    expect(during.every((r) => r.status === 200 && r.marked)).toBe(true);
+
+    // a new instance appears: from the next request on, only it is called
+    const fresh = await startServer(answer('fresh'));
+    servers.push(fresh);
+    const next = instance('svc', 'fresh', { port: fresh.port, registeredAt: Date.now() - HOUR });
+    registry.listed = [next];
+    registry.push([next]);
+    await until(() => client.service('svc').endpoints.length === 1, 'the new instance');
+    const after: Reply[] = [];
+    for (let i = 0; i < 30; i++) after.push(await get(client));
+    expect(after.map((r) => r.server)).toEqual(after.map(() => 'fresh'));
+  });
+
+  it('still fails with LOSSLESS_ERR_NO_INSTANCE when nothing ever served', async () => {
+    const registry = new TestRegistry([]);
+    const client = createClient({ registry, services: ['svc'] });
+    clients.push(client);
+    await expect(client.request('http://svc/')).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE' });
   });
 });
