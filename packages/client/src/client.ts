@@ -13,7 +13,7 @@ import {
   registryFromUrl,
   silentLogger,
 } from '@lossless/core';
-import { Agent, type Dispatcher, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import { Agent, Client, type Dispatcher, Pool, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { Breakers } from './breaker/breakers.js';
 import { type ServiceState, ServiceTable } from './discovery/table.js';
 import { type BalanceDeps, balance, rotationOf } from './interceptor/balance.js';
@@ -211,9 +211,19 @@ export function createClient(options: ClientOptions): LosslessClient {
     return service;
   };
 
+  // undici's Agent forgets its pools the moment close() starts, so a destroy() during a close would
+  // reach none of them and the requests the close waits for would never be aborted: the client keeps
+  // the pools the Agent makes (closed ones are dropped whenever a new one is made) to destroy them itself
+  const pools = new Set<Pool | Client>();
   const agent = new Agent({
     keepAliveTimeout: keepAliveTimeoutMs,
     ...(connections !== undefined ? { connections } : {}),
+    factory: (origin, opts: Pool.Options) => {
+      for (const pool of pools) if (pool.closed || pool.destroyed) pools.delete(pool);
+      const pool = opts.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
+      pools.add(pool);
+      return pool;
+    },
   });
   const balanceDeps: BalanceDeps = {
     table,
@@ -241,10 +251,15 @@ export function createClient(options: ClientOptions): LosslessClient {
     }),
   );
 
+  // close() and destroy() are idempotent and join one another: a close after a destroy resolves with
+  // it, and a destroy during a close aborts what the close was waiting for
+  let closing: Promise<void> | undefined;
+  let destroying: Promise<void> | undefined;
   const shutdown = async (destroy: boolean): Promise<void> => {
     table.close();
     breakers.shutdown();
-    await (destroy ? agent.destroy() : agent.close());
+    if (destroy) await Promise.all([agent.destroy(), ...[...pools].map((pool) => pool.destroy())]);
+    else await agent.close();
     if (ownsRegistry) await registry.close();
   };
 
@@ -273,8 +288,14 @@ export function createClient(options: ClientOptions): LosslessClient {
       }
       return out;
     },
-    close: () => shutdown(false),
-    destroy: () => shutdown(true),
+    close: () => {
+      closing ??= destroying ?? shutdown(false);
+      return closing;
+    },
+    destroy: () => {
+      destroying ??= shutdown(true);
+      return destroying;
+    },
   };
 }
 

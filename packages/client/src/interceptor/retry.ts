@@ -123,11 +123,11 @@ class RetryRun implements Controller {
   start(): void {
     this.#upstream.onRequestStart?.(this, {});
     if (this.#deps.timeoutMs > 0) {
+      // not unref'd: a caller waits on this request (in a backoff, nothing else may keep the process alive)
       this.#timer = setTimeout(
         () => this.abort(new RequestTimeoutError(this.#ctx.service, this.#deps.timeoutMs, this.#ctx.tried)),
         this.#deps.timeoutMs,
       );
-      this.#timer.unref();
     }
     if (this.aborted) return; // aborted by the caller in onRequestStart: answered already
     // the first attempt runs outside p-retry, which costs an options copy, validation and an async

@@ -296,3 +296,53 @@ describe('circuits through createClient and real servers', () => {
     expect(await res.body.text()).toBe('200');
   });
 });
+
+describe('Breakers at fleet scale (pod addresses change on every rollout)', () => {
+  it('share one timer for every rolling window, and forget an origin with its breaker', () => {
+    const intervals = vi.spyOn(globalThis, 'setInterval');
+    const cleared = vi.spyOn(globalThis, 'clearInterval');
+    const b = new Breakers({
+      errorThresholdPercentage: 50,
+      volumeThreshold: 10,
+      resetTimeoutMs: 5000,
+      rollingWindowMs: 10_000,
+      connectionFailures: 5,
+    });
+    for (let i = 0; i < 1000; i++) b.of(`http://10.0.${i >> 8}.${i & 255}:8080`);
+    expect(b.size).toBe(1000);
+    // one interval for all of them (opossum would start one per breaker)
+    expect(intervals).toHaveBeenCalledTimes(1);
+    const shared = intervals.mock.results[0]?.value;
+    for (let i = 0; i < 1000; i++) b.forget(`http://10.0.${i >> 8}.${i & 255}:8080`);
+    expect(b.size).toBe(0);
+    expect(cleared).toHaveBeenCalledWith(shared);
+    b.shutdown();
+    intervals.mockRestore();
+    cleared.mockRestore();
+  });
+
+  it('still rotates the shared window: failures older than the window no longer count', async () => {
+    vi.useFakeTimers();
+    const b = new Breakers({
+      errorThresholdPercentage: 50,
+      volumeThreshold: 4,
+      resetTimeoutMs: 1000,
+      rollingWindowMs: 1000,
+      connectionFailures: 0,
+    });
+    try {
+      const fail = () =>
+        b
+          .of(ORIGIN)
+          .fire(() => Promise.reject(new Error('boom')))
+          .catch(() => {});
+      for (let i = 0; i < 3; i++) await fail();
+      await vi.advanceTimersByTimeAsync(1500); // the three failures rolled out of the window
+      await fail();
+      expect(b.state(ORIGIN)).toBe('closed');
+    } finally {
+      b.shutdown();
+      vi.useRealTimers();
+    }
+  });
+});

@@ -497,3 +497,54 @@ describe('every instance draining at once (scale to zero, a Recreate deployment)
     await expect(client.request('http://svc/')).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE' });
   });
 });
+
+describe('close and destroy', () => {
+  it('are idempotent and join one another, whatever the order', async () => {
+    for (const order of [
+      ['close', 'close'],
+      ['destroy', 'close'],
+      ['close', 'destroy'],
+      ['destroy', 'destroy'],
+      ['close', 'destroy', 'close'],
+    ] as const) {
+      const { client } = await service();
+      expect((await get(client)).status).toBe(200);
+      const results = await Promise.allSettled(order.map((op) => client[op]()));
+      expect(
+        results.map((r) => r.status),
+        order.join(' then '),
+      ).toEqual(order.map(() => 'fulfilled'));
+      // and once more after they settled
+      await expect(client.close()).resolves.toBeUndefined();
+      await expect(client.destroy()).resolves.toBeUndefined();
+    }
+  });
+
+  it('a destroy during a close aborts the request the close was waiting for', async () => {
+    const { client, servers: three } = await service();
+    for (const s of three) s.handler = () => {}; // never answers
+    const pending = client.request('http://svc/').then(
+      () => 'answered',
+      (error: Error & { code?: string }) => error.code ?? error.message,
+    );
+    await until(() => three.some((s) => s.hits > 0), 'the request to arrive');
+    const closed = client.close();
+    await client.destroy();
+    await closed;
+    expect(await pending).not.toBe('answered');
+  });
+});
+
+describe('breakers of origins that left', () => {
+  it('are forgotten once the registry no longer lists the origin', async () => {
+    const { client, registry, servers: three, instances } = await service({ breaker: { connectionFailures: 2 } });
+    const gone = three[0] as TestServer;
+    const origin = `http://127.0.0.1:${gone.port}`;
+    await stopServer(gone); // refuses connections from now on
+    for (let i = 0; i < 20 && client.circuit(origin) !== 'open'; i++) await get(client);
+    expect(client.circuit(origin)).toBe('open');
+    registry.listed = instances.slice(1);
+    registry.push();
+    await until(() => client.circuit(origin) === 'closed', 'the breaker of the origin that left to be forgotten');
+  });
+});
