@@ -1,5 +1,7 @@
-// The consumer example serves its client's metrics: a scraper sees the provider's instance with its
-// weight, then, once that provider drains, the marked responses and the instance out of rotation.
+// The consumer example serves its client's metrics: a scraper sees a provider's instance with its
+// weight, then, once that provider drains, the marked responses and the instance out of rotation
+// (a second provider takes the traffic: with none left, the client would keep calling the draining
+// one as a last resort).
 
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,12 +20,15 @@ describe('consumer example: GET /metrics with --metrics-port', () => {
 
   it('shows the instance and its weight, then the markers, and the instance gone, when it drains', async () => {
     registry = await tempRegistry();
-    const provider = await startExample(['--registry', registry.url, '--quiet-window-ms', '300']);
-    children.push(provider);
+    const [provider, other] = await Promise.all([
+      startExample(['--registry', registry.url, '--quiet-window-ms', '300']),
+      startExample(['--registry', registry.url, '--quiet-window-ms', '300']),
+    ]);
+    children.push(provider, other);
     const consumer = launchScript(CONSUMER, [
       '--registry',
       registry.url,
-      // 300 ms requests: about 15 are in flight when the provider is told to go, and their answers carry the marker
+      // 300 ms requests: several are in flight when the provider is told to go, and their answers carry the marker
       '--path',
       '/work?ms=300',
       '--rate',

@@ -208,13 +208,16 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /**
    * Takes the instance offline without losing a request; idempotent (later calls join the drain
-   * under way). Resolves with the drain's summary once the server is closed.
+   * under way). Resolves with the drain's summary once the server is closed. `exit: false` leaves
+   * the process alone at the end whatever the `exit` option says (the caller owns it: a framework's
+   * close, a test).
    */
-  drain(options: { trigger?: DrainTrigger; reason?: string } = {}): Promise<DrainSummary> {
+  drain(options: { trigger?: DrainTrigger; reason?: string; exit?: boolean } = {}): Promise<DrainSummary> {
     if (this.#drainPromise === undefined) {
+      const exit = options.exit !== false;
       this.#drainPromise = this.#runDrain(options.trigger ?? 'api', options.reason ?? 'drain() called');
       this.#drainPromise.then(
-        (summary) => this.#afterDrain(summary),
+        (summary) => this.#afterDrain(summary, exit),
         () => {},
       );
     }
@@ -372,10 +375,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
     return summary;
   }
 
-  async #afterDrain(summary: DrainSummary): Promise<void> {
+  async #afterDrain(summary: DrainSummary, exit: boolean): Promise<void> {
     this.uninstall();
     if (this.#adminServer !== undefined) await closeAdmin(this.#adminServer);
-    this.options.exit?.(summary.exitCode);
+    if (exit) this.options.exit?.(summary.exitCode);
   }
 
   // ---------------------------------------------------------------------------------------------
