@@ -155,7 +155,8 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
   };
 }
 
-async function waitHttp(addr: string, timeoutMs: number, output: () => string): Promise<void> {
+/** Resolves once the Nacos HTTP API at addr answers (any status below 500). */
+export async function waitHttp(addr: string, timeoutMs: number, output: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -193,19 +194,32 @@ function plus1000(addr: string): string {
 
 /** A free port p on 127.0.0.1 such that p + offset is free too (Nacos' gRPC port is HTTP + 1000). */
 export async function freePortPair(offset: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const [port] = await freePorts(1);
-    if (port === undefined || port + offset > 65535) continue;
-    if (await isFree(port + offset)) return port;
-  }
-  throw new Error(`no free port p with p + ${offset} free on 127.0.0.1 after 50 tries`);
+  return freePortPairOn('127.0.0.1', offset);
 }
 
-function isFree(port: number): Promise<boolean> {
+/** freePortPair() on another loopback address (127.0.0.2...). */
+export async function freePortPairOn(host: string, offset: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, host, () => {
+        const { port } = s.address() as import('node:net').AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    if (port + offset > 65535) continue;
+    if (await isFree(port + offset, host)) return port;
+  }
+  throw new Error(`no free port p with p + ${offset} free on ${host} after 50 tries`);
+}
+
+/** True when a server can listen on host:port now (also: when the host is an address of this machine). */
+export function isFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
 }
 
