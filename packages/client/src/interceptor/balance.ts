@@ -12,16 +12,21 @@ import type { Endpoint, ServiceState, ServiceTable } from '../discovery/table.js
 import { AllCircuitsOpenError, NoInstanceError } from '../errors.js';
 import { type Controller, type DispatchFn, type Headers, type Interceptor, PassThrough } from './pass-through.js';
 
-/** Carried in the dispatch options from `retry` to `balance`: which instances this request tried. */
+/**
+ * Carried on the handler `retry` dispatches to `balance` (not in the dispatch options, which would
+ * cost a copy of them per request): which instances this request tried.
+ */
 export const kAttempt = Symbol('lossless.attempt');
 
 export interface AttemptContext {
   readonly service: string;
+  /** Instance ids tried, in order (for errors and events). */
   readonly tried: string[];
-  readonly excluded: Set<string>;
+  /** Endpoint keys tried: never picked again for this request (a few at most: a list beats a set). */
+  readonly excluded: string[];
 }
 
-export type AttemptOptions = Dispatcher.DispatchOptions & { [kAttempt]?: AttemptContext };
+type AttemptHandler = Dispatcher.DispatchHandler & { readonly [kAttempt]?: AttemptContext };
 
 export interface BalanceDeps {
   readonly table: ServiceTable;
@@ -36,7 +41,7 @@ export interface BalanceDeps {
 }
 
 export function balance(deps: BalanceDeps): Interceptor {
-  return (dispatch) => (opts: AttemptOptions, handler) => {
+  return (dispatch) => (opts, handler) => {
     const service = deps.serviceOf(String(opts.origin));
     if (service === undefined) return dispatch(opts, handler);
     const state = deps.table.get(service);
@@ -71,17 +76,17 @@ function route(
   deps: BalanceDeps,
   dispatch: DispatchFn,
   state: ServiceState,
-  opts: AttemptOptions,
-  handler: Dispatcher.DispatchHandler,
+  opts: Dispatcher.DispatchOptions,
+  handler: AttemptHandler,
 ): boolean {
   const rotation = rotationOf(deps, state);
-  const ctx = opts[kAttempt];
+  const ctx = handler[kAttempt];
   const breakers = deps.breakers;
   const skip =
-    ctx !== undefined && ctx.excluded.size > 0
+    ctx !== undefined && ctx.excluded.length > 0
       ? breakers !== undefined
-        ? (e: Endpoint) => ctx.excluded.has(e.key) || breakers.isOpen(e.origin)
-        : (e: Endpoint) => ctx.excluded.has(e.key)
+        ? (e: Endpoint) => ctx.excluded.includes(e.key) || breakers.isOpen(e.origin)
+        : (e: Endpoint) => ctx.excluded.includes(e.key)
       : breakers?.anyOpen() === true
         ? (e: Endpoint) => breakers.isOpen(e.origin)
         : undefined;
@@ -93,7 +98,7 @@ function route(
   const endpoint = rotation.endpoints[index] as Endpoint;
   if (ctx !== undefined) {
     ctx.tried.push(endpoint.instance.id);
-    ctx.excluded.add(endpoint.key);
+    ctx.excluded.push(endpoint.key);
   }
   if (pickChannel.hasSubscribers) {
     const weight = rotation.weights[index] as number;
@@ -121,7 +126,7 @@ function noInstance(
   breakers: Breakers | undefined,
 ): Error {
   const open = rotation.endpoints.filter((e) => breakers?.isOpen(e.origin) === true);
-  const untried = rotation.endpoints.filter((e) => !ctx?.excluded.has(e.key));
+  const untried = rotation.endpoints.filter((e) => !ctx?.excluded.includes(e.key));
   if (open.length > 0 && untried.every((e) => open.includes(e)))
     return new AllCircuitsOpenError(
       state.name,

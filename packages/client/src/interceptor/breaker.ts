@@ -1,6 +1,6 @@
-// breaker: one opossum circuit per instance origin (breaker/breakers.ts). An attempt on an open
-// circuit fails at once with LOSSLESS_ERR_CIRCUIT_OPEN, without a connection; a connection failure,
-// or a 5xx other than the marked 503 of an instance going offline, counts as a failure.
+// breaker: one circuit per instance origin (breaker/breakers.ts). An attempt on an open circuit
+// fails at once with LOSSLESS_ERR_CIRCUIT_OPEN, without a connection; a connection failure, or a 5xx
+// other than the marked 503 of an instance going offline, counts as a failure.
 
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -12,21 +12,11 @@ import { type Controller, type Headers, type Interceptor, PassThrough } from './
 export function breaker(breakers: Breakers, markerHeader: string): Interceptor {
   return (dispatch) => (opts, handler) => {
     const origin = String(opts.origin);
-    let attempt: BreakerHandler | undefined;
-    breakers
-      .of(origin)
-      .fire(
-        () =>
-          new Promise<void>((resolve, reject) => {
-            attempt = new BreakerHandler(handler, breakers, origin, markerHeader, resolve, reject);
-            dispatch(opts, attempt);
-          }),
-      )
-      .catch(() => {
-        // failures were passed on as they happened; only an open circuit (nothing dispatched) is reported here
-        if (attempt === undefined) handler.onResponseError?.(idleController(), new CircuitOpenError(origin));
-      });
-    return true;
+    if (!breakers.admit(origin)) {
+      handler.onResponseError?.(idleController(), new CircuitOpenError(origin));
+      return true;
+    }
+    return dispatch(opts, new BreakerHandler(handler, breakers, origin, markerHeader));
   };
 }
 
@@ -34,24 +24,13 @@ class BreakerHandler extends PassThrough {
   readonly #breakers: Breakers;
   readonly #origin: string;
   readonly #marker: string;
-  readonly #resolve: () => void;
-  readonly #reject: (error: Error) => void;
   #failure: string | undefined;
 
-  constructor(
-    next: Dispatcher.DispatchHandler,
-    breakers: Breakers,
-    origin: string,
-    marker: string,
-    resolve: () => void,
-    reject: (error: Error) => void,
-  ) {
+  constructor(next: Dispatcher.DispatchHandler, breakers: Breakers, origin: string, marker: string) {
     super(next);
     this.#breakers = breakers;
     this.#origin = origin;
     this.#marker = marker;
-    this.#resolve = resolve;
-    this.#reject = reject;
   }
 
   override onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
@@ -65,20 +44,19 @@ class BreakerHandler extends PassThrough {
   }
 
   override onResponseEnd(controller: Controller, trailers: Headers): void {
+    if (this.#failure === undefined) this.#breakers.success(this.#origin);
+    else this.#breakers.failure(this.#origin, new Error(this.#failure));
     this.next.onResponseEnd?.(controller, trailers);
-    if (this.#failure === undefined) this.#resolve();
-    else this.#reject(new Error(this.#failure));
   }
 
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
-    this.#breakers.failed(this.#origin, error.code);
+    this.#breakers.failure(this.#origin, error);
     this.next.onResponseError?.(controller, error);
-    this.#reject(error);
   }
 
   override onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
+    this.#breakers.success(this.#origin);
     this.next.onRequestUpgrade?.(controller, statusCode, headers, socket);
-    this.#resolve();
   }
 }

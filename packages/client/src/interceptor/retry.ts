@@ -10,7 +10,7 @@ import type { Dispatcher } from 'undici';
 import { retryChannel } from '../channels.js';
 import { RequestTimeoutError, RetryBudgetExhaustedError } from '../errors.js';
 import { isReplayable, isRetryable, type RetryBudget } from '../retry/policy.js';
-import { type AttemptContext, type AttemptOptions, kAttempt } from './balance.js';
+import { type AttemptContext, kAttempt } from './balance.js';
 import type { Controller, DispatchFn, Headers, Interceptor } from './pass-through.js';
 
 export interface RetryDeps {
@@ -42,7 +42,7 @@ interface AttemptFailure extends Error {
 class RetryRun implements Controller {
   readonly #deps: RetryDeps;
   readonly #dispatch: DispatchFn;
-  readonly #opts: AttemptOptions;
+  readonly #opts: Dispatcher.DispatchOptions;
   readonly #upstream: Dispatcher.DispatchHandler;
   readonly #ctx: AttemptContext;
   readonly #replayable: boolean;
@@ -67,8 +67,8 @@ class RetryRun implements Controller {
     this.#dispatch = dispatch;
     this.#upstream = upstream;
     const origin = String(opts.origin);
-    this.#ctx = { service: deps.serviceOf(origin) ?? origin, tried: [], excluded: new Set() };
-    this.#opts = { ...opts, [kAttempt]: this.#ctx };
+    this.#ctx = { service: deps.serviceOf(origin) ?? origin, tried: [], excluded: [] };
+    this.#opts = opts;
     this.#replayable = isReplayable(opts.body);
     this.#idempotent = hasIdempotencyKey(opts.headers, deps.idempotencyHeader);
   }
@@ -131,12 +131,10 @@ class RetryRun implements Controller {
     }
     if (this.aborted) return; // aborted by the caller in onRequestStart: answered already
     // the first attempt runs outside p-retry, which costs an options copy, validation and an async
-    // loop per call; only a failed first attempt enters it (as its attempt 1, so that shouldRetry,
-    // the budget and the backoff are unchanged)
-    this.#run().then(
-      () => {},
-      (first: Error) => this.#retry(first),
-    );
+    // loop per call, and without a promise; only a failed first attempt enters p-retry (as its
+    // attempt 1, so that shouldRetry, the budget and the backoff are unchanged)
+    this.#attempts++;
+    this.#dispatch(this.#opts, new AttemptHandler(this, this.#ctx, noop, (first) => this.#retry(first)));
   }
 
   get #stop(): AbortController {
@@ -174,11 +172,11 @@ class RetryRun implements Controller {
     );
   }
 
-  /** One attempt: resolves once its response is handed to the caller, rejects when it failed before. */
+  /** One more attempt: resolves once its response is handed to the caller, rejects when it failed before. */
   #run(): Promise<void> {
     this.#attempts++;
     return new Promise<void>((resolve, reject) => {
-      this.#dispatch(this.#opts, new AttemptHandler(this, resolve, reject));
+      this.#dispatch(this.#opts, new AttemptHandler(this, this.#ctx, resolve, reject));
     });
   }
 
@@ -245,7 +243,11 @@ class RetryRun implements Controller {
   }
 }
 
+const noop = (): void => {};
+
 class AttemptHandler implements Dispatcher.DispatchHandler {
+  /** What balance reads: the instances this request tried. */
+  readonly [kAttempt]: AttemptContext;
   readonly #run: RetryRun;
   readonly #resolve: () => void;
   readonly #reject: (error: AttemptFailure) => void;
@@ -253,7 +255,8 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   /** A marked 503 read away before trying elsewhere. */
   #discarded: AttemptFailure | undefined;
 
-  constructor(run: RetryRun, resolve: () => void, reject: (error: AttemptFailure) => void) {
+  constructor(run: RetryRun, ctx: AttemptContext, resolve: () => void, reject: (error: AttemptFailure) => void) {
+    this[kAttempt] = ctx;
     this.#run = run;
     this.#resolve = resolve;
     this.#reject = reject;
@@ -334,6 +337,12 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
 function hasIdempotencyKey(headers: Dispatcher.DispatchOptions['headers'], name: string): boolean {
   if (headers === undefined || headers === null) return false;
   if (Array.isArray(headers)) {
+    // fetch passes [[name, value], ...]; request() may pass [name, value, name, value, ...]
+    if (Array.isArray(headers[0])) {
+      for (const pair of headers as unknown as [unknown, unknown][])
+        if (String(pair[0]).toLowerCase() === name) return true;
+      return false;
+    }
     for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return true;
     return false;
   }

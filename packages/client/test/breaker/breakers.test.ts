@@ -35,15 +35,24 @@ describe('Breakers (fake timers)', () => {
   const failing = () => Promise.reject(new Error('boom'));
   const succeeding = () => Promise.resolve('ok');
 
-  /** Fires the breaker of ORIGIN and returns what it settled with. */
-  async function fire(b: Breakers, action: () => Promise<unknown>): Promise<{ ok: boolean; code?: string }> {
+  /** One request to `origin` through its breaker, as the breaker interceptor makes it: what it settled with. */
+  async function fire(
+    b: Breakers,
+    action: () => Promise<unknown>,
+    origin = ORIGIN,
+  ): Promise<{ ok: boolean; code?: string }> {
+    if (!b.admit(origin)) return { ok: false, code: 'EOPENBREAKER' };
     try {
-      await b.of(ORIGIN).fire(action);
+      await action();
+      b.success(origin);
       return { ok: true };
     } catch (error) {
+      b.failure(origin, error as Error);
       return { ok: false, code: (error as { code?: string }).code };
     }
   }
+
+  const connectionFailure = (code: string | undefined) => Object.assign(new Error(code ?? 'failed'), { code });
 
   it('is closed for an origin never used', () => {
     const b = setup();
@@ -116,7 +125,8 @@ describe('Breakers (fake timers)', () => {
     await fire(b, failing);
     vi.advanceTimersByTime(1000);
     let finish!: () => void;
-    const probe = b.of(ORIGIN).fire(
+    const probe = fire(
+      b,
       () =>
         new Promise<void>((resolve) => {
           finish = resolve;
@@ -125,6 +135,7 @@ describe('Breakers (fake timers)', () => {
     const second = vi.fn(succeeding);
     expect(await fire(b, second)).toEqual({ ok: false, code: 'EOPENBREAKER' });
     expect(second).not.toHaveBeenCalled();
+    expect(b.isOpen(ORIGIN), 'no pick while the probe is under way').toBe(true);
     finish();
     await probe;
     expect(b.state(ORIGIN)).toBe('closed');
@@ -151,7 +162,7 @@ describe('Breakers (fake timers)', () => {
     await fire(b, failing);
     expect(b.isOpen(ORIGIN)).toBe(true);
     expect(b.isOpen('http://10.0.0.2:8080')).toBe(false);
-    await expect(b.of('http://10.0.0.2:8080').fire(succeeding)).resolves.toBe('ok');
+    expect(await fire(b, succeeding, 'http://10.0.0.2:8080')).toEqual({ ok: true });
     expect(b.of(ORIGIN)).toBe(b.of(ORIGIN));
   });
 
@@ -159,10 +170,10 @@ describe('Breakers (fake timers)', () => {
     const b = setup(4);
     for (let i = 0; i < 100; i++) await fire(b, succeeding);
     for (let i = 1; i <= 4; i++) {
-      b.failed(ORIGIN, i % 2 === 0 ? 'ECONNRESET' : 'ECONNREFUSED');
+      b.failure(ORIGIN, connectionFailure(i % 2 === 0 ? 'ECONNRESET' : 'ECONNREFUSED'));
       expect(b.state(ORIGIN), `after ${i} connection failures`).toBe('closed');
     }
-    b.failed(ORIGIN, 'ECONNREFUSED');
+    b.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
     expect(b.state(ORIGIN)).toBe('open');
     vi.advanceTimersByTime(1000);
     expect(b.state(ORIGIN)).toBe('half-open');
@@ -171,24 +182,24 @@ describe('Breakers (fake timers)', () => {
   it('counts only connection failures, and an answer breaks the row', async () => {
     const b = setup(4);
     for (let i = 0; i < 100; i++) await fire(b, succeeding);
-    for (let i = 0; i < 4; i++) b.failed(ORIGIN, 'ECONNREFUSED');
+    for (let i = 0; i < 4; i++) b.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
     b.answered(ORIGIN);
-    for (let i = 0; i < 4; i++) b.failed(ORIGIN, 'ECONNREFUSED');
-    for (let i = 0; i < 10; i++) b.failed(ORIGIN, i % 2 === 0 ? undefined : 'LOSSLESS_ERR_TIMEOUT');
+    for (let i = 0; i < 4; i++) b.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
+    for (let i = 0; i < 10; i++) b.failure(ORIGIN, connectionFailure(i % 2 === 0 ? undefined : 'LOSSLESS_ERR_TIMEOUT'));
     expect(b.state(ORIGIN)).toBe('closed');
   });
 
   it('takes the number in a row from breaker.connectionFailures; 0 turns the rule off', async () => {
     const two = setup(4, 1000, 10_000, 2);
     for (let i = 0; i < 100; i++) await fire(two, succeeding);
-    two.failed(ORIGIN, 'ECONNREFUSED');
+    two.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
     expect(two.state(ORIGIN)).toBe('closed');
-    two.failed(ORIGIN, 'ECONNREFUSED');
+    two.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
     expect(two.state(ORIGIN)).toBe('open');
     two.shutdown();
     const off = setup(4, 1000, 10_000, 0);
     for (let i = 0; i < 100; i++) await fire(off, succeeding);
-    for (let i = 0; i < 50; i++) off.failed(ORIGIN, 'ECONNREFUSED');
+    for (let i = 0; i < 50; i++) off.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
     expect(off.state(ORIGIN)).toBe('closed');
   });
 });

@@ -336,13 +336,21 @@ describe('the retry safety matrix (retry + balance over a fake dispatch)', () =>
 });
 
 describe('retries', () => {
-  it.each<[string, Record<string, string> | string[]]>([
+  it.each<[string, Record<string, string> | string[] | string[][]]>([
     ['an object', { 'idempotency-key': 'k-1', 'content-type': 'application/json' }],
     ['an object, other case', { 'Idempotency-Key': 'k-2' }],
     ['a flat array', ['content-type', 'application/json', 'Idempotency-Key', 'k-3']],
+    // what fetch hands its dispatcher
+    [
+      'pairs, as fetch passes them',
+      [
+        ['content-type', 'application/json'],
+        ['idempotency-key', 'k-4'],
+      ],
+    ],
   ])('retries a POST with an idempotency-key header (%s) after it was written', async (_, headers) => {
     const { fake, dispatch } = stack(['reset-after-write', 'ok']);
-    const r = await call(dispatch, { method: 'POST', body: 'x', headers }).result;
+    const r = await call(dispatch, { method: 'POST', body: 'x', headers: headers as string[] }).result;
     expect(fake.attempts.map((a) => a.outcome)).toEqual(['reset-after-write', 'ok']);
     expect(r.status).toBe(200);
   });
