@@ -43,7 +43,7 @@ function fresh(): string {
 }
 
 function registry(extra: Partial<ConstructorParameters<typeof NacosRegistry>[0]> = {}): NacosRegistry {
-  const r = new NacosRegistry({ servers: nacos.addr, pollMs: 200, ...extra });
+  const r = new NacosRegistry({ servers: nacos.addr, pollMs: 200, transport: 'http', ...extra });
   closers.push(() => r.close());
   return r;
 }
@@ -60,6 +60,27 @@ function instance(svc: string, port: number, extra: Partial<Instance> = {}): Ins
     metadata: { zone: 'a' },
     ...extra,
   };
+}
+
+/** Weights as Nacos holds them (its own scale), by port, through the OpenAPI. */
+async function nacosWeights(svc: string): Promise<Record<number, number>> {
+  const res = await fetch(`http://${nacos.addr}/nacos/v1/ns/instance/list?serviceName=${svc}&healthyOnly=false`);
+  const body = (await res.json()) as { hosts: { port: number; weight: number }[] };
+  return Object.fromEntries(body.hosts.map((h) => [h.port, h.weight]));
+}
+
+async function rawRegister(svc: string, port: number, weight: number): Promise<void> {
+  const query = new URLSearchParams({ serviceName: svc, ip: '127.0.0.1', port: String(port), weight: String(weight) });
+  const res = await fetch(`http://${nacos.addr}/nacos/v1/ns/instance?${query}`, { method: 'POST' });
+  expect(res.status).toBe(200);
+  await res.text();
+}
+
+async function rawPut(svc: string, port: number, params: Record<string, string>): Promise<void> {
+  const query = new URLSearchParams({ serviceName: svc, ip: '127.0.0.1', port: String(port), ...params });
+  const res = await fetch(`http://${nacos.addr}/nacos/v1/ns/instance?${query}`, { method: 'PUT' });
+  expect(res.status).toBe(200);
+  await res.text();
 }
 
 async function rawClient() {
@@ -99,10 +120,11 @@ describe('NacosRegistry', () => {
     const raw = await rawClient();
     await raw.registerInstance(svc, { ip: '127.0.0.1', port: 41003, weight: 0 });
     const r = registry();
-    expect((await r.list(svc)).map((i) => i.weight)).toEqual([1]);
+    // Nacos weight 1 is lossless weight 100
+    expect((await r.list(svc)).map((i) => i.weight)).toEqual([100]);
     await r.register(instance(svc, 41004, { weight: 0 }));
     const weights = Object.fromEntries((await r.list(svc)).map((i) => [i.port, i.weight]));
-    expect(weights).toEqual({ 41003: 1, 41004: 0 });
+    expect(weights).toEqual({ 41003: 100, 41004: 0 });
   });
 
   it('quirk: a disabled overlay outlives re-registration; NacosRegistry registers enabled again', async () => {
@@ -189,11 +211,48 @@ describe('NacosRegistry', () => {
     expect(new Set(seen)).toEqual(new Set(['127.0.0.1']));
   });
 
+  it('weights follow Nacos convention: lossless 100 is Nacos 1.0, and a Java instance at 1.0 reads as 100', async () => {
+    const svc = fresh();
+    const r = registry();
+    await r.register(instance(svc, 41011));
+    await r.register(instance(svc, 41012, { weight: 25 }));
+    expect(await nacosWeights(svc)).toEqual({ 41011: 1, 41012: 0.25 });
+    // a Java service registers weight 1.0 (here through the OpenAPI, as its HTTP client would)
+    await rawRegister(svc, 41013, 1);
+    const weights = Object.fromEntries((await r.list(svc)).map((i) => [i.port, i.weight]));
+    expect(weights).toEqual({ 41011: 100, 41012: 25, 41013: 100 });
+  });
+
+  it('sets weight 100 again after a warm-up step (rnacos reads weight=1.0 in a PUT as "unchanged")', async () => {
+    const svc = fresh();
+    const r = registry();
+    const a = instance(svc, 41014, { weight: 10 });
+    await r.register(a);
+    await r.setWeight(a, 50);
+    expect(await nacosWeights(svc)).toEqual({ 41014: 0.5 });
+    if (nacos.source === 'rnacos') {
+      // the quirk itself: a plain PUT of 1.0 leaves the weight where it was
+      await rawPut(svc, 41014, { weight: '1.0', enabled: 'true' });
+      expect(await nacosWeights(svc)).toEqual({ 41014: 0.5 });
+    }
+    await r.setWeight(a, 100);
+    expect((await r.lookup(a))?.weight).toBe(100);
+    expect((await nacosWeights(svc))[41014]).toBeCloseTo(1, 6);
+  });
+
   it('is created from a nacos:// URL', async () => {
     const [host, port] = nacos.addr.split(':');
-    const r = createNacosRegistry(`nacos://${host}:${port}/?namespace=public&group=URL_GROUP&pollMs=300`);
+    const r = createNacosRegistry(
+      `nacos://${host}:${port}/?namespace=public&group=URL_GROUP&pollMs=300&transport=http`,
+    );
     closers.push(() => r.close());
-    expect(r.options).toMatchObject({ servers: [nacos.addr], group: 'URL_GROUP', pollMs: 300, namespace: 'public' });
+    expect(r.options).toMatchObject({
+      servers: [nacos.addr],
+      group: 'URL_GROUP',
+      pollMs: 300,
+      namespace: 'public',
+      transport: 'http',
+    });
     const svc = fresh();
     await r.register(instance(svc, 41010));
     expect(await r.list(svc)).toHaveLength(1);
