@@ -1,8 +1,14 @@
-// Nacos as a lossless registry, through the v1 HTTP OpenAPI and the `nacos` npm client (http/naming.ts).
-// Weights are on Nacos' scale (lossless 100 = Nacos 1.0); the lossless id travels in the metadata.
+// Nacos as a lossless registry. The transport is chosen from the options:
+//   - grpc (default): Nacos' gRPC API (grpc/naming.ts), as Java clients speak it since Nacos 2.0:
+//     instances live as long as the connection, changes are pushed, registrations are made again
+//     after a reconnect, and watch() tells a provider when its registration is lost or back;
+//   - http: the v1 HTTP OpenAPI and the `nacos` npm client (http/naming.ts), for Nacos 1.x,
+//     persistent instances, or a closed gRPC port.
+// Both map weights to Nacos' scale (lossless 100 = Nacos 1.0) and carry the lossless id in the metadata.
 
-import type { Instance, InstanceListener, Logger, Registry } from '@lossless/core';
+import type { Instance, InstanceListener, Logger, RegistrationState, Registry } from '@lossless/core';
 import { silentLogger } from '@lossless/core';
+import { GrpcNaming } from './grpc/naming.js';
 import { HttpNaming } from './http/naming.js';
 import { type NacosRegistryOptions, parseNacosUrl, type ResolvedNacosOptions, resolveNacosOptions } from './options.js';
 
@@ -13,12 +19,26 @@ export class NacosRegistry implements Registry {
   readonly readsBack = true;
   readonly supportsEnable = true;
   readonly options: ResolvedNacosOptions;
-  readonly #naming: HttpNaming;
+  /**
+   * Over gRPC: calls `listener` when the connection is lost (`unreachable`), when the registration is
+   * back after a reconnect (`present`), and when a push of its service lacks it (`absent`). Undefined
+   * over HTTP, which has no push to tell it sooner than a lookup.
+   */
+  readonly watch?: (instance: Instance, listener: (state: RegistrationState) => void) => () => void;
+
+  readonly #naming: GrpcNaming | HttpNaming;
   #closed = false;
 
   constructor(options: NacosRegistryOptions) {
     this.options = resolveNacosOptions(options);
-    this.#naming = new HttpNaming(this.options, options.logger ?? silentLogger);
+    const log = options.logger ?? silentLogger;
+    if (this.options.transport === 'grpc') {
+      const naming = new GrpcNaming(this.options, log);
+      this.#naming = naming;
+      this.watch = (instance, listener) => naming.watch(instance, listener);
+    } else {
+      this.#naming = new HttpNaming(this.options, log);
+    }
   }
 
   register(instance: Instance): Promise<void> {
@@ -60,7 +80,7 @@ export class NacosRegistry implements Registry {
     return this.#naming.subscribe(service, listener, onError);
   }
 
-  /** Stops subscriptions and heartbeats. Does not deregister anything. */
+  /** Stops subscriptions, heartbeats and the connection (over gRPC, Nacos then drops its instances). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
