@@ -65,7 +65,11 @@ export class ServerAnswerError extends Error {
   }
 }
 
-/** How long a request waits for a connection: always up to the timeout, or not at all once one was lost. */
+/**
+ * How long a request waits for a connection. `wait`: up to the request timeout, but not once every
+ * server has refused an attempt (a known outage answers at once, with the reason). `fail-fast-when-lost`:
+ * the same, and not at all once a connection was lost, for reads that must say "cannot tell" at once.
+ */
 export type WaitPolicy = 'wait' | 'fail-fast-when-lost';
 
 /** A handler for a request the server sends on the stream; returns the response body, or undefined for none. */
@@ -83,6 +87,8 @@ interface Waiter {
   readonly resolve: (link: Link) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+  /** Failed attempts in a row when it began waiting. */
+  readonly failuresAtStart: number;
 }
 
 type State = 'idle' | 'connecting' | 'ready' | 'lost' | 'closed';
@@ -280,8 +286,10 @@ export class GrpcConnection {
     if (this.#state === 'closed')
       throw new NacosUnavailableError(this.#c.servers, new Error('the registry was closed'));
     this.start();
-    // once a connection was lost, lookups and reads answer "cannot tell" at once instead of waiting
-    if (wait === 'fail-fast-when-lost' && this.#everReady)
+    // once a connection was lost, lookups and reads answer "cannot tell" at once instead of waiting;
+    // and when every server refused already, nobody waits for the next round
+    const failures = this.#rotation.failures;
+    if ((wait === 'fail-fast-when-lost' && this.#everReady) || failures >= this.#c.servers.length)
       throw new NacosUnavailableError(this.#c.servers, this.#lastError ?? new Error('not connected'));
     return new Promise<Link>((resolve, reject) => {
       // a caller waits on this timer: it stays ref'd
@@ -289,7 +297,7 @@ export class GrpcConnection {
         this.#waiters.delete(waiter);
         reject(new NacosUnavailableError(this.#c.servers, this.#lastError ?? new Error('not connected in time')));
       }, this.#c.requestTimeoutMs);
-      const waiter: Waiter = { resolve, reject, timer };
+      const waiter: Waiter = { resolve, reject, timer, failuresAtStart: failures };
       this.#waiters.add(waiter);
     });
   }
@@ -330,10 +338,18 @@ export class GrpcConnection {
     } catch (error) {
       if (this.#isClosed()) return false;
       this.#lastError = error;
+      const failures = this.#rotation.failures + 1;
       this.#log.debug(
-        { server, err: error, code: 'LOSSLESS_ERR_NACOS_UNAVAILABLE', failures: this.#rotation.failures + 1 },
+        { server, err: error, code: 'LOSSLESS_ERR_NACOS_UNAVAILABLE', failures },
         'Nacos gRPC connection attempt failed',
       );
+      // every server refused since these began waiting: they hear why now, not at their timeout
+      for (const waiter of this.#waiters) {
+        if (failures - waiter.failuresAtStart < this.#c.servers.length) continue;
+        clearTimeout(waiter.timer);
+        this.#waiters.delete(waiter);
+        waiter.reject(new NacosUnavailableError(this.#c.servers, error));
+      }
       return false;
     }
   }

@@ -153,9 +153,12 @@ export class GrpcNaming {
     await this.#update(instance, (w) => ({ ...w, nacosWeight: toNacosWeight(weight) }));
   }
 
-  /** The instances Nacos lists for the service (enabled ones: Nacos leaves disabled ones out). */
+  /**
+   * The instances Nacos lists for the service (enabled ones: Nacos leaves disabled ones out). Waits
+   * for a connection under way, as the HTTP transport tries every server, but not through an outage.
+   */
   async list(service: string): Promise<Instance[]> {
-    return this.#hosts(service, await this.#query(service));
+    return this.#hosts(service, await this.#query(service, 'wait'));
   }
 
   /**
@@ -295,19 +298,20 @@ export class GrpcNaming {
   async #applyUntilDeadline(state: ServiceState): Promise<void> {
     const deadline = Date.now() + this.#o.requestTimeoutMs;
     for (;;) {
+      // no connection to be had: the caller hears it now (a redo follows the next connection)
+      const epoch = await this.#conn.ready('wait');
       try {
-        await this.#apply(state);
+        await this.#apply(state, epoch);
         return;
       } catch (error) {
         if (!(error instanceof NacosUnavailableError) || this.#closed || Date.now() >= deadline) throw error;
-        // until the loss is noticed the old connection still looks ready: do not spin on it
+        // the connection failed under the request; until the loss is noticed it still looks ready
         await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
       }
     }
   }
 
-  async #apply(state: ServiceState): Promise<void> {
-    const epoch = await this.#conn.ready('wait');
+  async #apply(state: ServiceState, epoch: number): Promise<void> {
     if (state.toldEpoch !== epoch) {
       // a new connection holds nothing of ours
       state.told = new Map();
@@ -532,11 +536,11 @@ export class GrpcNaming {
   // ----------------------------------------------------------------------------------------------
   // requests
 
-  async #query(service: string): Promise<Record<string, unknown>> {
+  async #query(service: string, wait: WaitPolicy = 'fail-fast-when-lost'): Promise<Record<string, unknown>> {
     const body = await this.#call(
       'ServiceQueryRequest',
       { ...this.#naming(service), cluster: '', healthyOnly: false },
-      'fail-fast-when-lost',
+      wait,
     );
     const info = body.serviceInfo;
     return typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};

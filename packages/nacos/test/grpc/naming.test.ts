@@ -124,10 +124,9 @@ describe('GrpcNaming', () => {
     const a = instance(7003, { weight: 10 });
     await n.register(a);
     await server.stop();
-    // while down: the update waits for the next connection
-    const update = n.setWeight(a, 40);
+    // while down: the update may fail (the connection is down), the registry keeps it for the redo
+    await n.setWeight(a, 40).catch(() => {});
     const back = await fake(port);
-    await update;
     await until(() => registrations(back.received).length > 0, 'the redo');
     expect(registrations(back.received)).toEqual(['register 7003@0.4']);
   });
@@ -141,9 +140,9 @@ describe('GrpcNaming', () => {
     await n.register(a);
     await n.register(b);
     await server.stop();
-    const leaving = n.deregister(a);
+    // it cannot be confirmed while the connection is down (the server dropped it with the connection)
+    await n.deregister(a).catch(() => {});
     const back = await fake(port);
-    await leaving;
     await until(() => registrations(back.received).length > 0, 'the redo');
     expect(registrations(back.received)).toEqual(['register 7005@1']);
   });
