@@ -104,6 +104,15 @@ describe('GrpcNaming', () => {
         metadata: { zone: 'a', 'lossless.instance-id': 'orders-7001' },
       },
     });
+    // servers on loopback: the client address reported is 127.0.0.1, never the host's LAN address
+    expect(new Set(server.received.map((p) => p.clientIp))).toEqual(new Set(['127.0.0.1']));
+  });
+
+  it('reports the clientIp option as the client address', async () => {
+    const server = await fake();
+    const n = naming(server, { clientIp: '127.0.0.9' });
+    await n.list('orders');
+    expect(new Set(server.received.map((p) => p.clientIp))).toEqual(new Set(['127.0.0.9']));
   });
 
   it('coalesces a burst of weight changes and sends the latest', async () => {
