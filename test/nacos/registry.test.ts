@@ -11,7 +11,7 @@ import { until } from '../support.js';
 import { type RunningNacos, startNacos } from './server.js';
 
 const require = createRequire(import.meta.url);
-const { NacosNamingClient } = require('nacos') as {
+const { NacosNamingClient } = require('nacos-naming') as {
   NacosNamingClient: new (
     o: object,
   ) => {

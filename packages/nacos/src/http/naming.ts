@@ -224,7 +224,7 @@ export class HttpNaming {
   #naming(): Promise<NamingClient> {
     this.#client ??= (async () => {
       const require = createRequire(import.meta.url);
-      const { NacosNamingClient } = require('nacos') as { NacosNamingClient: NamingClientClass };
+      const { NacosNamingClient } = require('nacos-naming') as { NacosNamingClient: NamingClientClass };
       const client = new NacosNamingClient({
         logger: bridgeLogger(this.#log),
         serverList: [...this.#o.servers],
