@@ -146,6 +146,31 @@ describe('gRPC transport', () => {
     expect((await registry().list(service)).map((i) => [i.port, i.weight])).toEqual([[43004, 100]]);
   });
 
+  it('a provider restarted on the same ip:port registers its own metadata, and still leaves with its connection', async () => {
+    // rnacos gives a gRPC registration the metadata of the address's first registration (kept 60 s after
+    // it left): lossless sets its own through the OpenAPI when what Nacos holds differs
+    const service = fresh();
+    const reader = registry();
+    const first = registry();
+    const a = instance(service, 43006, { id: 'orders-first', metadata: { 'lossless.registered-at': '1' } });
+    await first.register(a);
+    await first.close();
+    await until(async () => (await reader.lookup(a)) === undefined, 'the first one to leave with its connection');
+    const second = registry();
+    const b = { ...a, id: 'orders-second', metadata: { 'lossless.registered-at': '2' } };
+    await second.register(b);
+    expect(await reader.lookup(b)).toMatchObject({
+      id: 'orders-second',
+      metadata: { 'lossless.registered-at': '2', 'lossless.instance-id': 'orders-second' },
+    });
+    await second.close();
+    await until(
+      async () => (await reader.lookup(b)) === undefined,
+      'the second one to leave with its connection',
+      3000,
+    );
+  });
+
   it('lookup: undefined when Nacos does not hold it, a coded rejection when it cannot be reached', async () => {
     const service = fresh();
     expect(await registry().lookup(instance(service, 43005))).toBeUndefined();

@@ -330,6 +330,7 @@ export class GrpcNaming {
         state.told = new Map();
         continue;
       }
+      const metadataNews = step.instances.filter((i) => state.told.get(i.key)?.metadata !== JSON.stringify(i.metadata));
       // until the answer comes, the server may or may not hold them: a later plan sends them again
       for (const i of step.instances) state.told.set(i.key, { ...toldOf(i), nacosWeight: Number.NaN });
       const single = step.instances.length === 1 ? step.instances[0] : undefined;
@@ -352,8 +353,55 @@ export class GrpcNaming {
           epoch,
         );
       state.told = new Map(step.instances.map((i) => [i.key, toldOf(i)]));
+      if (metadataNews.length > 0) await this.#checkMetadata(state.service, metadataNews);
     }
     this.#afterSync(state, epoch);
+  }
+
+  /**
+   * rnacos keeps the metadata of an ip:port's first registration, for 60 s after it left too, and
+   * gives it to every later gRPC registration of that ip:port: a provider restarted on the same
+   * address would keep its predecessor's `lossless.registered-at` (no warm-up at its consumers) and
+   * `lossless.instance-id`. When what is held differs from what was registered, the metadata is set
+   * through the OpenAPI, which rnacos lets win. Best effort: Nacos itself never differs, and without
+   * the HTTP API it is only logged. Keys someone else added are left alone.
+   */
+  async #checkMetadata(service: string, sent: readonly Sent[]): Promise<void> {
+    let hosts: NacosHost[];
+    try {
+      const info = await this.#query(service, 'wait');
+      hosts = Array.isArray(info.hosts) ? (info.hosts as NacosHost[]) : [];
+    } catch {
+      return;
+    }
+    for (const i of sent) {
+      const host = hosts.find((h) => h.ip === i.ip && h.port === i.port);
+      const held = (typeof host?.metadata === 'object' && host.metadata !== null ? host.metadata : {}) as Record<
+        string,
+        unknown
+      >;
+      // a disabled instance is not listed: nothing to compare
+      if (host === undefined || Object.entries(i.metadata).every(([k, v]) => held[k] === v)) continue;
+      try {
+        await this.#http.call('PUT', '/nacos/v1/ns/instance', {
+          serviceName: service,
+          groupName: this.#o.group,
+          clusterName: this.#o.cluster,
+          ip: i.ip,
+          port: String(i.port),
+          ephemeral: 'true',
+          weight: String(i.sentWeight),
+          enabled: String(i.enabled),
+          metadata: JSON.stringify(i.metadata),
+        });
+        this.#log.debug({ service, instance: i.key }, 'Nacos held older metadata; set it through the OpenAPI');
+      } catch (error) {
+        this.#log.warn(
+          { err: error, code: (error as { code?: unknown }).code, service, instance: i.key },
+          'Nacos holds metadata of an earlier registration of this address and it could not be replaced',
+        );
+      }
+    }
   }
 
   /** Watchers of registrations the connection now holds hear `present`; newly (re-)enabled ones must be seen again. */
