@@ -7,7 +7,7 @@ import { NacosRegistry } from '@lossless/nacos';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchExample, listening, type Running } from '../process/example.js';
 import { until } from '../support.js';
-import { type RunningNacos, startNacos } from './server.js';
+import { grpcPortOf, type RunningNacos, startNacos } from './server.js';
 
 const NO_POLL = 3_600_000;
 
@@ -30,7 +30,13 @@ afterEach(async () => {
 const fresh = () => `grpc-svc-${process.pid}-${++n}`;
 
 function registry(extra: Partial<ConstructorParameters<typeof NacosRegistry>[0]> = {}): NacosRegistry {
-  const r = new NacosRegistry({ servers: nacos.addr, transport: 'grpc', pollMs: NO_POLL, ...extra });
+  const r = new NacosRegistry({
+    servers: nacos.addr,
+    grpcPort: grpcPortOf(nacos),
+    transport: 'grpc',
+    pollMs: NO_POLL,
+    ...extra,
+  });
   closers.push(() => r.close());
   return r;
 }
@@ -97,7 +103,7 @@ describe('gRPC transport', () => {
     const consumer = subscriber(service);
     const launched = launchExample([
       '--registry',
-      `nacos://${nacos.addr}/?transport=grpc`,
+      `nacos://${nacos.addr}/?transport=grpc&grpcPort=${grpcPortOf(nacos)}`,
       '--service',
       service,
       '--quiet-window-ms',
@@ -112,7 +118,7 @@ describe('gRPC transport', () => {
     const tookMs = (consumer.lists.at(-1)?.at ?? 0) - killedAt;
     expect(tookMs).toBeLessThan(3000);
     await annotate(
-      `SIGKILL → gone for the subscriber after ${tookMs} ms (over HTTP v1: 15–30 s of missed heartbeats)`,
+      `SIGKILL → gone for the subscriber after ${tookMs} ms (over HTTP it stays until its missed heartbeats remove it, 30 s)`,
       'measured',
     );
   });
@@ -231,17 +237,18 @@ describe('gRPC transport with auth on', () => {
 
   it('sends the access token with every request; wrong credentials give LOSSLESS_ERR_NACOS_AUTH', async () => {
     const service = fresh();
-    const good = registry({ servers: secured.addr, username: 'lossless', password: 'right-password' });
+    const on = { servers: secured.addr, grpcPort: grpcPortOf(secured) };
+    const good = registry({ ...on, username: 'lossless', password: 'right-password' });
     const a = instance(service, 43020);
-    const consumer = subscriber(service, { servers: secured.addr, username: 'lossless', password: 'right-password' });
+    const consumer = subscriber(service, { ...on, username: 'lossless', password: 'right-password' });
     await good.register(a);
     expect((await good.list(service)).map((i) => i.id)).toEqual([a.id]);
     await until(() => consumer.ports().includes(43020), 'the authenticated subscriber to get the push');
-    const bad = registry({ servers: secured.addr, username: 'lossless', password: 'wrong' });
+    const bad = registry({ ...on, username: 'lossless', password: 'wrong' });
     await expect(bad.register(instance(service, 43021))).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NACOS_AUTH' });
     await expect(bad.list(service)).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NACOS_AUTH' });
     // without credentials the server refuses the gRPC request itself
-    const anonymous = registry({ servers: secured.addr });
+    const anonymous = registry(on);
     await expect(anonymous.list(service)).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NACOS_REQUEST', status: 403 });
     await good.deregister(a);
   });

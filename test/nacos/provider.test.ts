@@ -7,7 +7,7 @@ import { NacosRegistry, type NacosTransport } from '@lossless/nacos';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchExample, listening, type Running, type RunningExample, watch } from '../process/example.js';
 import { call, until } from '../support.js';
-import { type RunningNacos, startNacos } from './server.js';
+import { grpcPortOf, type RunningNacos, startNacos } from './server.js';
 
 let nacos: RunningNacos;
 let n = 0;
@@ -32,12 +32,12 @@ const readyz = async (r: { adminPort: number }) => {
 describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (transport: NacosTransport) => {
   let reader: NacosRegistry;
   beforeAll(() => {
-    reader = new NacosRegistry({ servers: nacos.addr, transport });
+    reader = new NacosRegistry({ servers: nacos.addr, grpcPort: grpcPortOf(nacos), transport });
   });
   afterAll(async () => {
     await reader?.close();
   });
-  const url = () => `nacos://${nacos.addr}/?pollMs=200&transport=${transport}`;
+  const url = () => `nacos://${nacos.addr}/?pollMs=200&transport=${transport}&grpcPort=${grpcPortOf(nacos)}`;
   const ids = async (service: string) => (await reader.list(service)).map((i) => i.id);
   async function example(service: string, extra: string[] = []): Promise<RunningExample> {
     const launched = launchExample(['--registry', url(), '--service', service, '--quiet-window-ms', '500', ...extra]);
@@ -189,13 +189,9 @@ describe.each(['grpc', 'http'] as const)('Nacos with auth on, over %s', (transpo
       healthy: true,
       metadata: {},
     };
-    const good = new NacosRegistry({
-      servers: secured.addr,
-      username: 'lossless',
-      password: 'right-password',
-      transport,
-    });
-    const bad = new NacosRegistry({ servers: secured.addr, username: 'lossless', password: 'wrong', transport });
+    const on = { servers: secured.addr, grpcPort: grpcPortOf(secured), transport };
+    const good = new NacosRegistry({ ...on, username: 'lossless', password: 'right-password' });
+    const bad = new NacosRegistry({ ...on, username: 'lossless', password: 'wrong' });
     try {
       await good.register(instance);
       expect((await good.list(svc)).map((i) => i.id)).toEqual(['127.0.0.1:42001']);
@@ -204,7 +200,7 @@ describe.each(['grpc', 'http'] as const)('Nacos with auth on, over %s', (transpo
         code: 'LOSSLESS_ERR_NACOS_AUTH',
       });
       // without credentials at all, the server refuses too
-      const anonymous = new NacosRegistry({ servers: secured.addr, transport });
+      const anonymous = new NacosRegistry(on);
       await expect(anonymous.list(svc)).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NACOS_REQUEST' });
       await anonymous.close();
     } finally {
@@ -218,7 +214,7 @@ describe.each(['grpc', 'http'] as const)('Nacos with auth on, over %s', (transpo
     const service = fresh();
     const launched = launchExample([
       '--registry',
-      `nacos://lossless:wrong@${secured.addr}/?transport=${transport}`,
+      `nacos://lossless:wrong@${secured.addr}/?transport=${transport}&grpcPort=${grpcPortOf(secured)}`,
       '--service',
       service,
     ]);

@@ -8,7 +8,7 @@ import type { Instance } from '@lossless/core';
 import { createNacosRegistry, NacosRegistry, type NacosTransport } from '@lossless/nacos';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support.js';
-import { type RunningNacos, startNacos } from './server.js';
+import { grpcPortOf, type RunningNacos, startNacos } from './server.js';
 
 const require = createRequire(import.meta.url);
 const { NacosNamingClient } = require('nacos-naming') as {
@@ -44,7 +44,13 @@ function fresh(): string {
 }
 
 function registry(extra: Partial<ConstructorParameters<typeof NacosRegistry>[0]> = {}): NacosRegistry {
-  const r = new NacosRegistry({ servers: nacos.addr, pollMs: 200, transport: 'http', ...extra });
+  const r = new NacosRegistry({
+    servers: nacos.addr,
+    grpcPort: grpcPortOf(nacos),
+    pollMs: 200,
+    transport: 'http',
+    ...extra,
+  });
   closers.push(() => r.close());
   return r;
 }
@@ -198,7 +204,7 @@ describe.each(['grpc', 'http'] as const)('NacosRegistry over %s', (transport: Na
   it('is created from a nacos:// URL', async () => {
     const [host, p] = nacos.addr.split(':');
     const r = createNacosRegistry(
-      `nacos://${host}:${p}/?namespace=public&group=URL_GROUP&pollMs=300&transport=${transport}`,
+      `nacos://${host}:${p}/?namespace=public&group=URL_GROUP&pollMs=300&transport=${transport}&grpcPort=${grpcPortOf(nacos)}`,
     );
     closers.push(() => r.close());
     expect(r.options).toMatchObject({

@@ -197,6 +197,11 @@ async function waitLogin(addr: string, auth: { username: string; password: strin
   }
 }
 
+/** The gRPC port of a server, for `grpcPort` (a Docker container's mapped ports are not 1000 apart). */
+export function grpcPortOf(nacos: Pick<RunningNacos, 'grpcAddr'>): number {
+  return Number(nacos.grpcAddr.slice(nacos.grpcAddr.lastIndexOf(':') + 1));
+}
+
 function plus1000(addr: string): string {
   const i = addr.lastIndexOf(':');
   return `${addr.slice(0, i)}:${Number(addr.slice(i + 1)) + 1000}`;
