@@ -6,7 +6,7 @@
 //   curl localhost:9797/metrics          # Prometheus metrics (state, in flight, drains, registry calls)
 //   kill -TERM <pid>                     # drains: deregisters, marks responses, exits when idle
 // Options: --port, --host, --admin-port, --registry (file:///dir, static://..., nacos://...), --service,
-// --quiet-window-ms, --warmup-ms (how long the warm-up hook takes). Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
+// --quiet-window-ms, --warmup-ms (how long the warm-up hook takes), --warmup-window-ms (consumers' warm-up window). Environment variables LOSSLESS_REGISTRY, LOSSLESS_ADMIN_PORT... work too.
 
 import { parseArgs } from 'node:util';
 import { prometheusMetrics } from '@lossless/core/metrics';
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     service: { type: 'string', default: 'hello-service' },
     'quiet-window-ms': { type: 'string' },
     'warmup-ms': { type: 'string', default: '100' },
+    'warmup-window-ms': { type: 'string' },
   },
 });
 
@@ -45,6 +46,8 @@ const provider = lossless(app, {
   registrySchemes: { nacos: createNacosRegistry }, // so that --registry nacos://host:8848 works
   admin: args['admin-port'] === undefined ? {} : { port: Number(args['admin-port']) },
   drain: args['quiet-window-ms'] === undefined ? {} : { quietWindowMs: Number(args['quiet-window-ms']) },
+  // the consumers' warm-up window (and, on Nacos, the provider's own weight ramp): default 60 s
+  ...(args['warmup-window-ms'] === undefined ? {} : { warmupWindowMs: Number(args['warmup-window-ms']) }),
   // registered only after this resolves: no caller ever sees an instance without its greetings
   warmups: [
     {

@@ -21,11 +21,12 @@ import {
 import { freePorts, type RunningNacos, startNacos } from './server.js';
 
 /**
- * The weight a Java client sees on a lossless instance registered with the default weight. Nacos'
- * own default, and what Spring Cloud Alibaba registers, is 1.0: once lossless registers 1.0 by
- * default, this is the one line to change.
+ * The weight a Java client sees on a warm lossless instance registered with the default weight:
+ * Nacos' own default, and what Spring Cloud Alibaba registers (lossless weight 100 = Nacos 1.0).
  */
-const EXPECTED_NODE_WEIGHT = 100;
+const EXPECTED_NODE_WEIGHT = 1;
+/** What it sees while the instance's warm-up ramp starts: 10 % of it. */
+const RAMP_FLOOR_WEIGHT = 0.1;
 
 /** How soon the lossless client stops sending to a Java instance after its deregistration, in ms. */
 const STOP_SENDING_WITHIN_MS = 1000;
@@ -156,7 +157,9 @@ describe.skipIf(JAVA_SKIP_REASON !== undefined)(
       const instance = seen.instances.find((i) => i.port === r.port) as JavaInstance;
       expect(instance).toMatchObject({ ip: '127.0.0.1', healthy: true, enabled: true, ephemeral: true });
       expect(instance.clusterName).toBe('DEFAULT');
-      expect(instance.weight).toBe(EXPECTED_NODE_WEIGHT);
+      // a new instance: the bottom of its warm-up ramp, raised by the provider itself on Nacos
+      expect(instance.weight).toBeCloseTo(RAMP_FLOOR_WEIGHT, 5);
+      expect(instance.metadata['lossless.weight-ramp']).toBe('provider');
       expect(Object.keys(instance.metadata).sort()).toEqual(
         expect.arrayContaining([
           'lossless.instance-id',
@@ -189,22 +192,57 @@ describe.skipIf(JAVA_SKIP_REASON !== undefined)(
       );
     });
 
-    it("Java's weighted selection between a default lossless instance and a Java instance at weight 1.0", async ({
+    it('a new lossless instance warms up for Java too: its weight rises from 0.1 to 1.0 in about ten steps', async ({
       annotate,
     }) => {
       const service = fresh();
-      const r = await startExample(['--registry', url(), '--service', service]);
+      await probe.send({ cmd: 'subscribe', service });
+      const windowMs = 3000;
+      const r = await startExample(['--registry', url(), '--service', service, '--warmup-window-ms', String(windowMs)]);
+      children.push(r);
+      const first = await probe.waitFor<Instances>(
+        (e) => lists(e, service) && has(e, r.port),
+        10_000,
+        'Java to see it',
+      );
+      const warm = await probe.waitFor<Instances>(
+        (e) => lists(e, service) && (e.instances.find((i) => i.port === r.port)?.weight ?? 0) > 0.99,
+        windowMs + 10_000,
+        'Java to see it at full weight',
+      );
+      const weights = probe
+        .events()
+        .filter((e): e is Instances => lists(e, service) && e.at >= first.at && e.at <= warm.at)
+        .map((e) => e.instances.find((i) => i.port === r.port)?.weight ?? 0);
+      expect(weights[0]).toBeCloseTo(RAMP_FLOOR_WEIGHT, 5);
+      expect(weights.at(-1)).toBeCloseTo(EXPECTED_NODE_WEIGHT, 5);
+      // never down, at least a few steps between (pushes may batch two steps into one)
+      for (let i = 1; i < weights.length; i++) expect(weights[i]).toBeGreaterThanOrEqual(weights[i - 1] as number);
+      expect(new Set(weights.map((w) => w.toFixed(2))).size).toBeGreaterThanOrEqual(4);
+      expect(warm.at - first.at).toBeGreaterThanOrEqual(windowMs * 0.8);
+      await annotate(
+        `Java saw the weight go ${[...new Set(weights.map((w) => w.toFixed(2)))].join(' → ')} over ${warm.at - first.at} ms (window ${windowMs} ms)`,
+        'measured',
+      );
+    });
+
+    it("Java's weighted selection between a warm lossless instance and a Java instance at weight 1.0", async ({
+      annotate,
+    }) => {
+      const service = fresh();
+      const r = await startExample(['--registry', url(), '--service', service, '--warmup-window-ms', '500']);
       children.push(r);
       const [javaPort] = (await freePorts(1)) as [number];
       await probe.send({ cmd: 'register', service, port: javaPort, weight: 1 });
       await probe.send({ cmd: 'subscribe', service });
       const both = await probe.waitFor<Instances>(
-        (e) => lists(e, service) && has(e, r.port) && has(e, javaPort),
+        (e) =>
+          lists(e, service) && has(e, javaPort) && (e.instances.find((i) => i.port === r.port)?.weight ?? 0) > 0.99,
         10_000,
-        'Java to list both instances',
+        'Java to list both instances, the lossless one warm',
       );
       const node = both.instances.find((i) => i.port === r.port) as JavaInstance;
-      expect(node.weight).toBe(EXPECTED_NODE_WEIGHT);
+      expect(node.weight).toBeCloseTo(EXPECTED_NODE_WEIGHT, 5);
       const count = 100_000;
       const { picks } = await probe.send<Selected>({ cmd: 'select', service, count }, 30_000);
       const nodeShare = (picks[`127.0.0.1:${r.port}`] ?? 0) / count;
@@ -218,10 +256,9 @@ describe.skipIf(JAVA_SKIP_REASON !== undefined)(
       );
     });
 
-    // Needs @lossless/nacos on gRPC: over HTTP v1 a killed provider leaves Nacos only when its
-    // heartbeats are missed (unhealthy after 15 s, removed after 30 s). With gRPC its ephemeral
-    // instance goes with its connection.
-    describe.skip('a SIGKILLed lossless provider (needs the gRPC transport)', () => {
+    // Over gRPC (the default) a lossless provider's ephemeral instance goes with its connection;
+    // over HTTP v1 a killed provider leaves Nacos only when its heartbeats are missed (about 35 s).
+    describe('a SIGKILLed lossless provider', () => {
       it('Java sees it gone within 3 s', async ({ annotate }) => {
         const service = fresh();
         const r = await startExample(['--registry', url(), '--service', service]);

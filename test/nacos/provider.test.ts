@@ -1,46 +1,50 @@
-// The express example on Nacos, as real processes: online only after warm-up and read-back, seen by
-// another process; offline on SIGTERM before the server closes; Nacos down at start-up, during the
-// drain; wrong credentials.
+// The express example on Nacos, as real processes, over both transports (gRPC, the default, and
+// HTTP): online only after warm-up and read-back, seen by another process; offline on SIGTERM before
+// the server closes; Nacos down at start-up, during the drain; wrong credentials.
 
 import { Agent } from 'node:http';
-import { NacosRegistry } from '@lossless/nacos';
+import { NacosRegistry, type NacosTransport } from '@lossless/nacos';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchExample, listening, type Running, type RunningExample, watch } from '../process/example.js';
 import { call, until } from '../support.js';
-import { type RunningNacos, startNacos } from './server.js';
+import { grpcPortOf, type RunningNacos, startNacos } from './server.js';
 
 let nacos: RunningNacos;
-let reader: NacosRegistry;
 let n = 0;
 const children: Running[] = [];
 
 beforeAll(async () => {
   nacos = await startNacos();
-  reader = new NacosRegistry({ servers: nacos.addr });
 }, 60_000);
 afterAll(async () => {
-  await reader?.close();
   await nacos?.stop();
 });
 afterEach(() => {
   for (const c of children.splice(0)) c.child.kill('SIGKILL');
 });
 
-const url = () => `nacos://${nacos.addr}/?pollMs=200`;
 const fresh = () => `nacos-svc-${process.pid}-${++n}`;
-const ids = async (service: string) => (await reader.list(service)).map((i) => i.id);
 const readyz = async (r: { adminPort: number }) => {
   const reply = await call(r.adminPort, '/readyz');
   return { status: reply.status, ...(JSON.parse(reply.body) as { state: string; reason: string }) };
 };
 
-async function example(service: string, extra: string[] = [], registry = url()): Promise<RunningExample> {
-  const launched = launchExample(['--registry', registry, '--service', service, '--quiet-window-ms', '500', ...extra]);
-  children.push(launched);
-  return listening(launched);
-}
+describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (transport: NacosTransport) => {
+  let reader: NacosRegistry;
+  beforeAll(() => {
+    reader = new NacosRegistry({ servers: nacos.addr, grpcPort: grpcPortOf(nacos), transport });
+  });
+  afterAll(async () => {
+    await reader?.close();
+  });
+  const url = () => `nacos://${nacos.addr}/?pollMs=200&transport=${transport}&grpcPort=${grpcPortOf(nacos)}`;
+  const ids = async (service: string) => (await reader.list(service)).map((i) => i.id);
+  async function example(service: string, extra: string[] = []): Promise<RunningExample> {
+    const launched = launchExample(['--registry', url(), '--service', service, '--quiet-window-ms', '500', ...extra]);
+    children.push(launched);
+    return listening(launched);
+  }
 
-describe('express example on Nacos', () => {
   it('registers only after warm-up, is ready only once Nacos lists it, and another process sees it', async () => {
     const service = fresh();
     const watcher = watch(url(), service);
@@ -117,6 +121,11 @@ describe('express example on Nacos', () => {
     const r = children.at(-1) as Running;
     const ready = await listening(r, 30_000);
     expect((await readyz(ready)).status).toBe(200);
+    // this test's own reader lost its connection too (over gRPC): it reads once it has a new one
+    await until(
+      async () => (await ids(service).catch((): string[] => [])).includes(`127.0.0.1:${ready.port}`),
+      'the reader to list the instance',
+    );
     expect(await ids(service)).toEqual([`127.0.0.1:${ready.port}`]);
     await annotate(`${notReady}; ready ${Date.now() - backAt} ms after Nacos was back`, 'measured');
   });
@@ -159,7 +168,7 @@ describe('express example on Nacos', () => {
   });
 });
 
-describe('Nacos with auth on', () => {
+describe.each(['grpc', 'http'] as const)('Nacos with auth on, over %s', (transport: NacosTransport) => {
   let secured: RunningNacos;
   beforeAll(async () => {
     secured = await startNacos({ auth: { username: 'lossless', password: 'right-password' } });
@@ -180,8 +189,9 @@ describe('Nacos with auth on', () => {
       healthy: true,
       metadata: {},
     };
-    const good = new NacosRegistry({ servers: secured.addr, username: 'lossless', password: 'right-password' });
-    const bad = new NacosRegistry({ servers: secured.addr, username: 'lossless', password: 'wrong' });
+    const on = { servers: secured.addr, grpcPort: grpcPortOf(secured), transport };
+    const good = new NacosRegistry({ ...on, username: 'lossless', password: 'right-password' });
+    const bad = new NacosRegistry({ ...on, username: 'lossless', password: 'wrong' });
     try {
       await good.register(instance);
       expect((await good.list(svc)).map((i) => i.id)).toEqual(['127.0.0.1:42001']);
@@ -190,7 +200,7 @@ describe('Nacos with auth on', () => {
         code: 'LOSSLESS_ERR_NACOS_AUTH',
       });
       // without credentials at all, the server refuses too
-      const anonymous = new NacosRegistry({ servers: secured.addr });
+      const anonymous = new NacosRegistry(on);
       await expect(anonymous.list(svc)).rejects.toMatchObject({ code: 'LOSSLESS_ERR_NACOS_REQUEST' });
       await anonymous.close();
     } finally {
@@ -202,7 +212,12 @@ describe('Nacos with auth on', () => {
 
   it('a provider with wrong credentials is not ready and /readyz names the auth error', async () => {
     const service = fresh();
-    const launched = launchExample(['--registry', `nacos://lossless:wrong@${secured.addr}/`, '--service', service]);
+    const launched = launchExample([
+      '--registry',
+      `nacos://lossless:wrong@${secured.addr}/?transport=${transport}&grpcPort=${grpcPortOf(secured)}`,
+      '--service',
+      service,
+    ]);
     children.push(launched);
     await until(
       () => launched.logs().some((l) => l.msg === 'registration failed, retrying'),

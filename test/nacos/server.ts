@@ -18,7 +18,11 @@ export interface RunningNacos {
   readonly source: 'env' | 'docker' | 'rnacos';
   /** Stops the server (rnacos only) while keeping its port and data, so that restart() brings it back. */
   readonly pause: () => Promise<void>;
-  readonly restart: () => Promise<void>;
+  /**
+   * Starts it again on the same ports (rnacos only), stopping it first if it runs; with `empty`, on an
+   * empty data folder, as a server that lost its data.
+   */
+  readonly restart: (options?: { readonly empty?: boolean }) => Promise<void>;
   readonly stop: () => Promise<void>;
 }
 
@@ -131,13 +135,16 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
     c.kill('SIGKILL');
     await gone;
   };
+  const wipe = async (): Promise<void> => {
+    await rm(join(dir, 'data'), { recursive: true, force: true });
+    await rm(join(dir, 'db'), { recursive: true, force: true });
+  };
   try {
     await launch();
   } catch (first) {
     // rnacos sometimes misses its first user (no raft leader in time): one fresh start
     await halt();
-    await rm(join(dir, 'data'), { recursive: true, force: true });
-    await rm(join(dir, 'db'), { recursive: true, force: true });
+    await wipe();
     await launch().catch((second: Error) => {
       throw new Error(`${second.message} (after a first failure: ${(first as Error).message})`);
     });
@@ -147,7 +154,11 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
     grpcAddr: `127.0.0.1:${grpcPort}`,
     source: 'rnacos',
     pause: halt,
-    restart: launch,
+    restart: async (restartOptions = {}) => {
+      await halt();
+      if (restartOptions.empty) await wipe();
+      await launch();
+    },
     stop: async () => {
       await halt();
       await rm(dir, { recursive: true, force: true });
@@ -185,6 +196,11 @@ async function waitLogin(addr: string, auth: { username: string; password: strin
       throw new Error(`Nacos at ${addr} did not accept its admin login within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/** The gRPC port of a server, for `grpcPort` (a Docker container's mapped ports are not 1000 apart). */
+export function grpcPortOf(nacos: Pick<RunningNacos, 'grpcAddr'>): number {
+  return Number(nacos.grpcAddr.slice(nacos.grpcAddr.lastIndexOf(':') + 1));
 }
 
 function plus1000(addr: string): string {

@@ -28,6 +28,18 @@ export const SCENARIOS = [
     ],
   },
   {
+    id: '2b',
+    scenario: 'Registry restarted with all its data lost (rnacos on an empty data folder, same ports)',
+    expected:
+      'Over gRPC the provider hears the connection lost at once (watch: unreachable), registers again with its latest weight within 10 s of the server answering (watch: present).',
+    tests: [
+      {
+        file: 'test/nacos/grpc.test.ts',
+        name: 'registers again within 10 s of a restart on an empty data folder; watch says unreachable, then present',
+      },
+    ],
+  },
+  {
     id: '3',
     scenario: 'Warm-up hook throws or hangs',
     expected:
@@ -96,6 +108,18 @@ export const SCENARIOS = [
       {
         file: 'test/reliability/sigkill.test.ts',
         name: 'retries a POST without idempotency key whose connection was refused: nothing was sent',
+      },
+    ],
+  },
+  {
+    id: '7b',
+    scenario: 'Provider killed with SIGKILL while registered in Nacos over gRPC',
+    expected:
+      'Nacos drops its instance with its connection: gone from a subscriber’s pushed list within 3 s (over HTTP it would stay until its heartbeats are missed).',
+    tests: [
+      {
+        file: 'test/nacos/grpc.test.ts',
+        name: 'a SIGKILLed provider leaves with its connection: gone within 3 s',
       },
     ],
   },

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { editedOptions, oddValues } from '../../core/test/property.js';
 import {
+  grpcAddress,
   type NacosRegistryOptions,
   parseNacosUrl,
   type ResolvedNacosOptions,
@@ -80,14 +81,19 @@ const server = fc.oneof(
   fc.tuple(fc.ipV6(), fc.integer({ min: 1, max: 65_535 })).map(([h, p]) => `[${h}]:${p}`),
 );
 
+/** A server whose port leaves room for the gRPC port at + 1000. */
+const grpcServer = server.filter((s) => Number(/:(\d+)$/.exec(s)?.[1] ?? 8848) <= 64_535);
+const serverList = (s: fc.Arbitrary<string>) =>
+  fc.oneof(
+    fc.array(s, { minLength: 1, maxLength: 3 }),
+    fc.array(s, { minLength: 1, maxLength: 3 }).map((list) => list.join(',')),
+  );
+
 /** Nacos options where every value is valid. */
 const validOptions = fc
   .record(
     {
-      servers: fc.oneof(
-        fc.array(server, { minLength: 1, maxLength: 3 }),
-        fc.array(server, { minLength: 1, maxLength: 3 }).map((s) => s.join(',')),
-      ),
+      servers: serverList(server),
       namespace: name,
       group: name,
       cluster: name,
@@ -99,8 +105,16 @@ const validOptions = fc
       pollMs: fc.integer({ min: 1, max: 3_600_000 }),
       clientIp: fc.oneof(fc.ipV4(), fc.ipV6()),
       logger: fc.constant({ debug: noop, info: noop, warn: noop, error: noop }),
+      transport: fc.constantFrom('grpc' as const, 'http' as const),
+      grpcPort: fc.integer({ min: 1, max: 65_535 }),
     },
     { requiredKeys: ['servers'] },
+  )
+  .chain((o) =>
+    // gRPC takes ephemeral instances only, and needs a port for each server: HTTP + 1000, or grpcPort
+    (o.transport ?? (o.ephemeral === false ? 'http' : 'grpc')) === 'grpc' && o.grpcPort === undefined
+      ? serverList(grpcServer).map((servers) => ({ ...o, servers, ephemeral: true }))
+      : fc.constant(o.transport === 'grpc' ? { ...o, ephemeral: true } : o),
   )
   .map(({ credentials, ...rest }) => ({
     ...rest,
@@ -125,6 +139,8 @@ const SLOTS = [
   'clientIp',
   'logger',
   'logger.warn',
+  'transport',
+  'grpcPort',
 ] as const;
 
 /** Valid options with one to three values anywhere replaced by anything at all. */
@@ -152,6 +168,16 @@ function expectSound(o: ResolvedNacosOptions): void {
   if (o.username !== undefined) expect(o.username.length > 0 && (o.password as string).length > 0).toBe(true);
   for (const ms of [o.requestTimeoutMs, o.pollMs]) expect(Number.isFinite(ms) && ms > 0 && ms <= 3_600_000).toBe(true);
   if (o.clientIp !== undefined) expect(isIP(o.clientIp)).not.toBe(0);
+  expect(['grpc', 'http']).toContain(o.transport);
+  if (o.grpcPort !== undefined)
+    expect(Number.isInteger(o.grpcPort) && o.grpcPort >= 1 && o.grpcPort <= 65_535).toBe(true);
+  if (o.transport === 'grpc') {
+    expect(o.ephemeral).toBe(true);
+    for (const s of o.servers) {
+      const port = Number(/:(\d+)$/.exec(grpcAddress(s, o))?.[1]);
+      expect(port >= 1 && port <= 65_535, `gRPC port of ${s}`).toBe(true);
+    }
+  }
 }
 
 /** `host:port` with 8848 when the port is left out, as the parser writes servers. */
@@ -188,7 +214,17 @@ describe('resolveNacosOptions (property)', () => {
         const o = resolveNacosOptions(input);
         const servers = typeof input.servers === 'string' ? input.servers.split(',') : input.servers;
         expect(o.servers).toEqual(servers.map(withPort));
-        for (const key of ['namespace', 'group', 'cluster', 'ephemeral', 'tls', 'requestTimeoutMs', 'pollMs'] as const)
+        for (const key of [
+          'namespace',
+          'group',
+          'cluster',
+          'ephemeral',
+          'tls',
+          'requestTimeoutMs',
+          'pollMs',
+          'transport',
+          'grpcPort',
+        ] as const)
           if (input[key] !== undefined) expect(o[key]).toBe(input[key]);
         expect(o.metadata).toEqual(input.metadata ?? {});
         expect([o.username, o.password]).toEqual([input.username, input.password]);
@@ -209,10 +245,38 @@ const hostPart = fc.oneof(
   fc.string({ maxLength: 8 }),
 );
 const paramPart = fc.tuple(
-  fc.constantFrom('namespace', 'group', 'cluster', 'ephemeral', 'clientIp', 'pollMs', 'requestTimeoutMs', 'bogus'),
+  fc.constantFrom(
+    'namespace',
+    'group',
+    'cluster',
+    'ephemeral',
+    'clientIp',
+    'pollMs',
+    'requestTimeoutMs',
+    'transport',
+    'grpcPort',
+    'bogus',
+  ),
   fc.oneof(
     name,
-    fc.constantFrom('', 'true', 'false', 'yes', '0', '-1', '1e400', '3600001', '127.0.0.1', '::1', 'a/b', '%zz'),
+    fc.constantFrom(
+      '',
+      'true',
+      'false',
+      'yes',
+      '0',
+      '-1',
+      '1e400',
+      '3600001',
+      '127.0.0.1',
+      '::1',
+      'a/b',
+      '%zz',
+      'grpc',
+      'http',
+      '09848',
+      '65536',
+    ),
     fc.integer({ min: 1, max: 3_600_000 }).map(String),
   ),
 );
@@ -265,7 +329,7 @@ describe('parseNacosUrl (property)', () => {
         for (const [k, v] of parts.params) if (!first.has(k)) first.set(k, v);
         for (const [k, v] of first) {
           const value = (o as unknown as Record<string, unknown>)[k];
-          expect(String(value), k).toBe(String(k.endsWith('Ms') ? Number(v) : v));
+          expect(String(value), k).toBe(String(k.endsWith('Ms') || k === 'grpcPort' ? Number(v) : v));
         }
       }),
       { numRuns: RUNS * 2 },

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { parseNacosUrl, resolveNacosOptions } from '../src/options.js';
+import { grpcAddress, parseNacosUrl, resolveNacosOptions } from '../src/options.js';
 
 describe('parseNacosUrl', () => {
   it('reads servers, credentials and parameters', () => {
     expect(
       parseNacosUrl(
-        'nacos://user:p%40ss@127.0.0.1:8848,10.0.0.2/?namespace=dev&group=G&cluster=C&ephemeral=false&pollMs=500&requestTimeoutMs=2000&clientIp=127.0.0.1',
+        'nacos://user:p%40ss@127.0.0.1:8848,10.0.0.2/?namespace=dev&group=G&cluster=C&ephemeral=false&pollMs=500&requestTimeoutMs=2000&clientIp=127.0.0.1&transport=http&grpcPort=9000',
       ),
     ).toEqual({
       servers: ['127.0.0.1:8848', '10.0.0.2'],
+      transport: 'http',
+      grpcPort: 9000,
       namespace: 'dev',
       group: 'G',
       cluster: 'C',
@@ -30,6 +32,10 @@ describe('parseNacosUrl', () => {
     ['unknown parameter', 'nacos://h:8848/?nope=1'],
     ['bad number', 'nacos://h:8848/?pollMs=-1'],
     ['bad boolean', 'nacos://h:8848/?ephemeral=yes'],
+    ['unknown transport', 'nacos://h:8848/?transport=udp'],
+    ['bad gRPC port', 'nacos://h:8848/?grpcPort=9x'],
+    ['gRPC port out of range', 'nacos://h:8848/?grpcPort=70000'],
+    ['persistent instances over gRPC', 'nacos://h:8848/?transport=grpc&ephemeral=false'],
     ['other scheme', 'http://h:8848'],
     ['bad percent-encoding', 'nacos://u:%zz@h:8848'],
   ])('rejects %s with a coded error and no password in it', (_name, url) => {
@@ -48,6 +54,8 @@ describe('resolveNacosOptions', () => {
   it('fills the defaults and reports 127.0.0.1 as clientIP when every server is on loopback', () => {
     expect(resolveNacosOptions({ servers: '127.0.0.1:8848,localhost' })).toEqual({
       servers: ['127.0.0.1:8848', 'localhost:8848'],
+      transport: 'grpc',
+      grpcPort: undefined,
       namespace: 'public',
       group: 'DEFAULT_GROUP',
       cluster: 'DEFAULT',
@@ -57,9 +65,36 @@ describe('resolveNacosOptions', () => {
       password: undefined,
       tls: false,
       requestTimeoutMs: 5000,
-      pollMs: 1000,
+      // over gRPC changes are pushed; the poll is a safety net
+      pollMs: 10_000,
       clientIp: '127.0.0.1',
     });
+  });
+
+  it('chooses the transport: gRPC by default, HTTP when asked or for persistent instances', () => {
+    expect(resolveNacosOptions({ servers: 'h' })).toMatchObject({ transport: 'grpc', pollMs: 10_000 });
+    expect(resolveNacosOptions({ servers: 'h', transport: 'http' })).toMatchObject({ transport: 'http', pollMs: 1000 });
+    expect(resolveNacosOptions({ servers: 'h', ephemeral: false })).toMatchObject({
+      transport: 'http',
+      ephemeral: false,
+    });
+    expect(resolveNacosOptions({ servers: 'h', pollMs: 300 })).toMatchObject({ transport: 'grpc', pollMs: 300 });
+  });
+
+  it('finds the gRPC port at the HTTP port + 1000 unless grpcPort says otherwise', () => {
+    const servers = ['127.0.0.1:8848', 'nacos-1:18848', '[::1]'];
+    expect(resolveNacosOptions({ servers }).servers.map((s) => grpcAddress(s, { grpcPort: undefined }))).toEqual([
+      '127.0.0.1:9848',
+      'nacos-1:19848',
+      '[::1]:9848',
+    ]);
+    expect(grpcAddress('nacos-1:18848', { grpcPort: 9000 })).toBe('nacos-1:9000');
+    // an HTTP port above 64535 has no gRPC port at + 1000: say so up front, unless grpcPort is set
+    expect(() => resolveNacosOptions({ servers: 'h:64536' })).toThrowError(
+      expect.objectContaining({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: 'servers[0]' }),
+    );
+    expect(resolveNacosOptions({ servers: 'h:64536', grpcPort: 9848 }).grpcPort).toBe(9848);
+    expect(resolveNacosOptions({ servers: 'h:64536', transport: 'http' }).servers).toEqual(['h:64536']);
   });
 
   it('leaves clientIP to the client for remote servers unless set', () => {
@@ -80,6 +115,11 @@ describe('resolveNacosOptions', () => {
     ['requestTimeoutMs', { servers: 'h', requestTimeoutMs: Number.NaN }],
     ['clientIp', { servers: 'h', clientIp: 'my-host' }],
     ['metadata.a', { servers: 'h', metadata: { a: 1 } }],
+    ['transport', { servers: 'h', transport: 'udp' }],
+    ['transport', { servers: 'h', transport: 'grpc', ephemeral: false }],
+    ['grpcPort', { servers: 'h', grpcPort: 0 }],
+    ['grpcPort', { servers: 'h', grpcPort: 9848.5 }],
+    ['grpcPort', { servers: 'h', grpcPort: '9848' }],
   ])('rejects a bad %s with LOSSLESS_ERR_INVALID_OPTION', (option, options) => {
     expect(() => resolveNacosOptions(options as never)).toThrowError(
       expect.objectContaining({ code: 'LOSSLESS_ERR_INVALID_OPTION', option }),

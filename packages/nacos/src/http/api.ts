@@ -1,11 +1,12 @@
 // The Nacos HTTP OpenAPI through undici: what the npm client lacks (updating enabled/weight/metadata,
 // reading one instance, deregistering with its group), the access token (login, refresh before it
-// expires, once more on 403), and the transport handed to the npm client itself, so that its calls
-// carry the token and report the configured `clientIP` instead of the host's LAN address.
+// expires, once more on 403; the gRPC transport logs in here too), and the transport handed to the npm
+// client itself, so that its calls carry the token and report the configured `clientIP` instead of the
+// host's LAN address.
 
 import { Agent, request } from 'undici';
-import { NacosAuthError, NacosRequestError, NacosUnavailableError } from './errors.js';
-import type { ResolvedNacosOptions } from './options.js';
+import { NacosAuthError, NacosRequestError, NacosUnavailableError } from '../errors.js';
+import type { ResolvedNacosOptions } from '../options.js';
 
 export type Params = Record<string, string>;
 
@@ -27,6 +28,11 @@ export interface LegacyHttpClient {
   ): Promise<{ status: number; data: string }>;
 }
 
+const LOGIN_V1 = '/nacos/v1/auth/login';
+const LOGIN_V3 = '/nacos/v3/auth/user/login';
+/** Answers that say "no such login here" rather than "wrong credentials". */
+const LOGIN_MISSING = new Set([404, 405, 410, 501]);
+
 interface Token {
   readonly value: string;
   readonly refreshAt: number;
@@ -38,6 +44,8 @@ export class NacosHttp {
   #token: Token | undefined;
   #login: Promise<Token> | undefined;
   #next = 0;
+  /** The login path that answered last: v1 first, as Nacos 2.x and rnacos serve it. */
+  #loginPath = LOGIN_V1;
 
   constructor(options: ResolvedNacosOptions) {
     this.#o = options;
@@ -74,18 +82,32 @@ export class NacosHttp {
 
   /** Logs in now when credentials are set, so that refused credentials surface as NacosAuthError. */
   async ensureLogin(): Promise<void> {
-    if (this.#o.username === undefined) return;
+    await this.accessToken();
+  }
+
+  /**
+   * The access token (undefined without credentials), from the first server that answers the login.
+   * Rejects with NacosAuthError when the credentials are refused, NacosUnavailableError when no server answers.
+   */
+  async accessToken(): Promise<string | undefined> {
+    if (this.#o.username === undefined) return undefined;
+    const servers = this.#o.servers;
     let lastError: unknown;
-    for (const server of this.#o.servers) {
+    for (let i = 0; i < servers.length; i++) {
+      const server = servers[(this.#next + i) % servers.length] as string;
       try {
-        await this.#accessToken(server);
-        return;
+        return await this.#accessToken(server);
       } catch (error) {
         if (error instanceof NacosAuthError) throw error;
         lastError = error;
       }
     }
-    throw new NacosUnavailableError(this.#o.servers, lastError);
+    throw new NacosUnavailableError(servers, lastError);
+  }
+
+  /** Forgets the token: the server refused it (expired early, or the server restarted with new keys). */
+  dropToken(): void {
+    this.#token = undefined;
   }
 
   async json<T>(method: string, path: string, params: Params): Promise<T> {
@@ -139,8 +161,33 @@ export class NacosHttp {
   }
 
   async #logIn(server: string): Promise<Token> {
+    let answer = await this.#postLogin(server, this.#loginPath);
+    // Nacos 3.2 and later serve only the v3 login (3.0 and 3.1 both); 2.x and rnacos the v1 one
+    if (LOGIN_MISSING.has(answer.status)) {
+      const other = this.#loginPath === LOGIN_V1 ? LOGIN_V3 : LOGIN_V1;
+      const second = await this.#postLogin(server, other);
+      if (!LOGIN_MISSING.has(second.status)) {
+        this.#loginPath = other;
+        answer = second;
+      }
+    }
+    const { status, text } = answer;
+    if (status !== 200) throw new NacosAuthError(server, status, text.slice(0, 200));
+    let body: { accessToken?: unknown; tokenTtl?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new NacosAuthError(server, status, 'login answered no JSON');
+    }
+    if (typeof body.accessToken !== 'string') throw new NacosAuthError(server, status, 'login answered no accessToken');
+    const ttlMs = (typeof body.tokenTtl === 'number' ? body.tokenTtl : 18_000) * 1000;
+    // refresh well before the server's expiry, whatever clock drift
+    return { value: body.accessToken, refreshAt: Date.now() + ttlMs * 0.8 };
+  }
+
+  async #postLogin(server: string, path: string): Promise<Answer> {
     const base = this.#o.tls ? 'https:' : 'http:';
-    const res = await request(`${base}//${server}/nacos/v1/auth/login`, {
+    const res = await request(`${base}//${server}${path}`, {
       method: 'POST',
       dispatcher: this.#agent,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -149,18 +196,6 @@ export class NacosHttp {
       bodyTimeout: this.#o.requestTimeoutMs,
       signal: AbortSignal.timeout(this.#o.requestTimeoutMs),
     });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new NacosAuthError(server, res.statusCode, text.slice(0, 200));
-    let body: { accessToken?: unknown; tokenTtl?: unknown };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new NacosAuthError(server, res.statusCode, 'login answered no JSON');
-    }
-    if (typeof body.accessToken !== 'string')
-      throw new NacosAuthError(server, res.statusCode, 'login answered no accessToken');
-    const ttlMs = (typeof body.tokenTtl === 'number' ? body.tokenTtl : 18_000) * 1000;
-    // refresh well before the server's expiry, whatever clock drift
-    return { value: body.accessToken, refreshAt: Date.now() + ttlMs * 0.8 };
+    return { status: res.statusCode, text: await res.body.text() };
   }
 }
