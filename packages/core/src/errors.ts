@@ -15,11 +15,14 @@ export class LosslessError extends Error {
 export class InvalidOptionError extends LosslessError {
   readonly option: string;
   readonly value: unknown;
+  /** What was expected ("expected a number of milliseconds >= 0 ..."). */
+  readonly expectation: string;
 
   constructor(option: string, value: unknown, expectation: string) {
     super('LOSSLESS_ERR_INVALID_OPTION', `Invalid option "${option}": ${expectation}, got ${describe(value)}`);
     this.option = option;
     this.value = value;
+    this.expectation = expectation;
   }
 }
 
