@@ -47,10 +47,13 @@ export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {
     case 'nacos':
       throw new InvalidRegistryUrlError(
         url,
-        'nacos:// needs @lossless/nacos: install it and pass its factory as `schemes: { nacos: ... }`, or pass the registry object',
+        "nacos:// needs a factory: install @lossless/nacos and pass `registrySchemes: { nacos: createNacosRegistry }` (import { createNacosRegistry } from '@lossless/nacos'), or pass the registry object as `registry`",
       );
     default:
-      throw new InvalidRegistryUrlError(url, `unknown scheme "${scheme}:" (expected file:, static: or nacos:)`);
+      throw new InvalidRegistryUrlError(
+        url,
+        `unknown scheme "${scheme}:" (expected file: or static:, or a factory for it in \`registrySchemes: { ${JSON.stringify(scheme)}: factory }\`)`,
+      );
   }
 }
 
