@@ -20,4 +20,4 @@ export {
   withMethods,
 } from './schema/kinds.js';
 export type { OptionInfo, ParseSettings } from './schema/parse.js';
-export { dottedPath, envOptions, inspect, parseOptions, schemaAt } from './schema/parse.js';
+export { dottedPath, environmentOf, envOptions, inspect, parseOptions, schemaAt } from './schema/parse.js';

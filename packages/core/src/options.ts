@@ -26,7 +26,7 @@ import {
   numberIn,
   withMethods,
 } from './schema/kinds.js';
-import { parseOptions } from './schema/parse.js';
+import { environmentOf, parseOptions } from './schema/parse.js';
 
 export type WarmupFn = (signal: AbortSignal) => unknown | Promise<unknown>;
 
@@ -504,12 +504,4 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
 export function resolveWarmup(hook: WarmupHook, label: string, defaultTimeoutMs: number): Required<WarmupHook> {
   const parsed = parseOptions(warmupHookSchema, hook, { at: label });
   return { ...parsed, timeoutMs: parsed.timeoutMs ?? defaultTimeoutMs };
-}
-
-/** The `env` option, or process.env; refused early when it is no object, since every variable comes from it. */
-function environmentOf(options: unknown): Readonly<Record<string, string | undefined>> {
-  const env = typeof options === 'object' && options !== null ? (options as { env?: unknown }).env : undefined;
-  if (env === undefined || env === null) return process.env;
-  if (typeof env !== 'object') throw new InvalidOptionError('env', env, 'expected an object of strings');
-  return env as Readonly<Record<string, string | undefined>>;
 }

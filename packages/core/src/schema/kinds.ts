@@ -24,9 +24,11 @@ export function doc<const S extends v.GenericSchema>(schema: S, description: str
   return v.pipe(schema, v.description(description), v.metadata(meta));
 }
 
-/** A plain object, not an array, a function or null. */
+/** An object literal (or one made with a null prototype): not an array, a Map, a class instance or null. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /**

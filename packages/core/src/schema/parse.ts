@@ -135,6 +135,14 @@ export function envOptions(schema: unknown): { path: string[]; meta: OptionMeta 
   return found;
 }
 
+/** The `env` option of an options object, or process.env; refused at once when it is no object. */
+export function environmentOf(options: unknown): Env {
+  const env = isPlainObject(options) ? options.env : undefined;
+  if (env === undefined || env === null) return process.env;
+  if (typeof env !== 'object') throw new InvalidOptionError('env', env, 'expected an object of strings');
+  return env as Env;
+}
+
 export interface ParseSettings {
   /**
    * Where the variables named by the options' `env` are read from; undefined reads none. Values are
