@@ -19,7 +19,7 @@ import {
   type Logger,
   listRefresher,
   type Registry,
-  silentLogger,
+  stderrLogger,
 } from '@lossless/core';
 import { NacosUnavailableError } from './errors.js';
 import { NacosHttp } from './http.js';
@@ -74,7 +74,7 @@ export class NacosRegistry implements Registry {
 
   constructor(options: NacosRegistryOptions) {
     this.options = resolveNacosOptions(options);
-    this.#log = options.logger ?? silentLogger;
+    this.#log = options.logger ?? stderrLogger;
     this.#http = new NacosHttp(this.options);
   }
 
