@@ -5,8 +5,18 @@
 import { LosslessError, type Registry, StaticRegistry } from '@lossless/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { editedOptions, type Input, oddValues } from '../../core/test/property.js';
+import { editDistance } from '../../core/src/schema/closest.js';
+import { inspect } from '../../core/src/schema/parse.js';
+import {
+  editedOptions,
+  type Input,
+  misspelledKey,
+  oddValues,
+  schemaGroups,
+  withKeyAt,
+} from '../../core/test/property.js';
 import { type ClientOptions, createClient, type LosslessClient } from '../src/client.js';
+import { clientOptionsSchema } from '../src/options.js';
 
 const RUNS = 200;
 
@@ -294,6 +304,35 @@ describe('createClient options (property)', () => {
     fc.assert(
       fc.property(validOptions, (input) => {
         clients.push(createClient(input as ClientOptions));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('createClient: misspelled keys (property)', () => {
+  const groups = schemaGroups(clientOptionsSchema, inspect);
+
+  it('refuses a misspelled key of any group with its path, suggesting a key at least as close as the one meant', () => {
+    expect(groups.map((g) => g.at.join('.'))).toEqual(expect.arrayContaining(['', 'retry', 'breaker', 'clock']));
+    fc.assert(
+      fc.property(misspelledKey(groups), ({ group, key, typo }) => {
+        const options = withKeyAt({ registry: registryObject }, group.at, typo, 1, () => ({}));
+        let error: unknown;
+        try {
+          clients.push(createClient(options as ClientOptions));
+        } catch (thrown) {
+          error = thrown;
+        }
+        const path = [...group.at, typo].join('.');
+        expect(error, `${path} accepted`).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: path });
+        const suggested = /did you mean "([^"]+)"\?/.exec((error as Error).message)?.[1] ?? '';
+        const relative = suggested.slice(group.at.join('.').length).replace(/^\./, '').split('.');
+        const candidate = relative
+          .map((part, i) => (i === 0 ? part : `${part[0]?.toUpperCase()}${part.slice(1)}`))
+          .join('');
+        expect(suggested, (error as Error).message).not.toBe('');
+        expect(editDistance(candidate, typo)).toBeLessThanOrEqual(editDistance(key, typo));
       }),
       { numRuns: RUNS },
     );
