@@ -9,7 +9,7 @@ import { type ServiceState, ServiceTable } from './discovery/table.js';
 import { type BalanceDeps, balance, rotationOf } from './interceptor/balance.js';
 import { breaker } from './interceptor/breaker.js';
 import { retry } from './interceptor/retry.js';
-import { type ClientOptions, resolveClientOptions, serviceOfOrigin } from './options.js';
+import { type ClientOptions, registrySource, resolveClientOptions, serviceOfOrigin } from './options.js';
 import { RetryBudget } from './retry/policy.js';
 
 export type { ClientOptions } from './options.js';
@@ -61,7 +61,10 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
 
   // built last, once every option is known to be valid: a registry from a URL is ours to close
   const ownsRegistry = typeof given === 'string';
-  const registry = typeof given === 'string' ? registryFromUrl(given, { logger, schemes: o.registrySchemes }) : given;
+  const registry =
+    typeof given === 'string'
+      ? registryFromUrl(given, { logger, schemes: o.registrySchemes, source: registrySource(options) })
+      : given;
   if (typeof registry?.subscribe !== 'function' || typeof registry.list !== 'function')
     throw new InvalidOptionError('registry', given, 'expected a registry URL or a Registry');
   const breakers = new Breakers(o.breaker);

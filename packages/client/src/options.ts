@@ -25,6 +25,7 @@ import {
   MAX_DURATION_MS,
   numberIn,
   parseOptions,
+  sourceOf,
   withMethods,
 } from '@lossless/core/internal';
 import * as v from 'valibot';
@@ -334,4 +335,9 @@ export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | 
   if (url.port !== '' || host === 'localhost' || host.includes('.') || isIP(host.replace(/^\[|\]$/g, '')) !== 0)
     return undefined;
   return host;
+}
+
+/** `LOSSLESS_REGISTRY` when the registry URL came from it, for errors about the URL. */
+export function registrySource(options: ClientOptions): string | undefined {
+  return sourceOf(clientOptionsSchema, options, ['registry'], environmentOf(options));
 }

@@ -381,6 +381,15 @@ describe('createClient: counterexamples found by the properties above', () => {
     expect(built).toBe(0);
   });
 
+  it('names LOSSLESS_REGISTRY when the URL read from it cannot be used', () => {
+    expect(() => createClient({ env: { LOSSLESS_REGISTRY: 'consul://127.0.0.1:1' } })).toThrowError(
+      expect.objectContaining({
+        code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL',
+        message: expect.stringContaining('LOSSLESS_REGISTRY'),
+      }),
+    );
+  });
+
   it('takes null as "not set" for services and connections', () => {
     clients.push(createClient({ registry: registryObject, services: null, connections: null } as never));
   });

@@ -29,10 +29,12 @@ export class InvalidOptionError extends LosslessError {
 /** A registry URL could not be parsed, or its scheme has no registry. */
 export class InvalidRegistryUrlError extends LosslessError {
   readonly url: string;
+  readonly reason: string;
 
   constructor(url: string, reason: string) {
     super('LOSSLESS_ERR_INVALID_REGISTRY_URL', `Invalid registry URL "${redactUrl(url)}": ${reason}`);
     this.url = redactUrl(url);
+    this.reason = reason;
   }
 }
 

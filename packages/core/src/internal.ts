@@ -20,4 +20,12 @@ export {
   withMethods,
 } from './schema/kinds.js';
 export type { OptionInfo, ParseSettings } from './schema/parse.js';
-export { dottedPath, environmentOf, envOptions, inspect, parseOptions, schemaAt } from './schema/parse.js';
+export {
+  dottedPath,
+  environmentOf,
+  envOptions,
+  inspect,
+  parseOptions,
+  schemaAt,
+  sourceOf,
+} from './schema/parse.js';

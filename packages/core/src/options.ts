@@ -26,7 +26,7 @@ import {
   numberIn,
   withMethods,
 } from './schema/kinds.js';
-import { environmentOf, parseOptions } from './schema/parse.js';
+import { environmentOf, parseOptions, sourceOf } from './schema/parse.js';
 
 export type WarmupFn = (signal: AbortSignal) => unknown | Promise<unknown>;
 
@@ -504,4 +504,9 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
 export function resolveWarmup(hook: WarmupHook, label: string, defaultTimeoutMs: number): Required<WarmupHook> {
   const parsed = parseOptions(warmupHookSchema, hook, { at: label });
   return { ...parsed, timeoutMs: parsed.timeoutMs ?? defaultTimeoutMs };
+}
+
+/** `LOSSLESS_REGISTRY` when the registry URL came from it, for errors about the URL. */
+export function registrySource(options: ProviderOptions): string | undefined {
+  return sourceOf(providerOptionsSchema, options, ['registry'], environmentOf(options));
 }

@@ -30,6 +30,7 @@ import type { Logger } from './logger.js';
 import {
   type ProviderOptions,
   type ResolvedProviderOptions,
+  registrySource,
   resolveProviderOptions,
   resolveWarmup,
   type WarmupHook,
@@ -87,7 +88,11 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#log = o.logger.child?.({ service: o.service, component: 'lossless' }) ?? o.logger;
     this.registry =
       typeof o.registry === 'string'
-        ? registryFromUrl(o.registry, { logger: this.#log, schemes: o.registrySchemes })
+        ? registryFromUrl(o.registry, {
+            logger: this.#log,
+            schemes: o.registrySchemes,
+            source: registrySource(options),
+          })
         : o.registry;
     this.#registration = new Registration(
       this.registry,

@@ -143,6 +143,19 @@ export function environmentOf(options: unknown): Env {
   return env as Env;
 }
 
+/**
+ * The variable an option's value was read from, when the input left the option out and the variable
+ * set it (for errors found later, such as a registry URL that cannot be parsed).
+ */
+export function sourceOf(schema: unknown, input: unknown, path: readonly string[], env: Env): string | undefined {
+  const meta = inspect(schemaAt(schema, path)).meta;
+  if (meta.env === undefined) return undefined;
+  let value: unknown = input;
+  for (const key of path) value = isPlainObject(value) ? value[key] : undefined;
+  const raw = env[meta.env];
+  return (value === undefined || value === null) && typeof raw === 'string' && raw.trim() !== '' ? meta.env : undefined;
+}
+
 export interface ParseSettings {
   /**
    * Where the variables named by the options' `env` are read from; undefined reads none. Values are
