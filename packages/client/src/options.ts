@@ -34,7 +34,7 @@ const warmupSchema = group(
   {
     windowMs: v.optional(
       doc(
-        numberIn(0, Number.MAX_SAFE_INTEGER),
+        numberIn(0, Number.MAX_SAFE_INTEGER, { message: 'expected a number of milliseconds >= 0' }),
         "Warm-up window, in ms, when the provider's metadata (`lossless.warmup-ms`) gives none. 60000: the providers' own default.",
       ),
       60_000,
