@@ -2,85 +2,17 @@
 // (`http://order-service/api/orders`) through the registry, losing no request while their instances
 // come and go.
 
-import { isIP } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import {
-  DEFAULT_MARKER_HEADER,
-  type DiscoveryRegistry,
-  InvalidOptionError,
-  type Logger,
-  type RegistryFactory,
-  registryFromUrl,
-  silentLogger,
-} from '@lossless/core';
+import { InvalidOptionError, registryFromUrl } from '@lossless/core';
 import { Agent, Client, type Dispatcher, Pool, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { Breakers } from './breaker/breakers.js';
 import { type ServiceState, ServiceTable } from './discovery/table.js';
 import { type BalanceDeps, balance, rotationOf } from './interceptor/balance.js';
 import { breaker } from './interceptor/breaker.js';
 import { retry } from './interceptor/retry.js';
+import { type ClientOptions, registrySource, resolveClientOptions, serviceOfOrigin } from './options.js';
 import { RetryBudget } from './retry/policy.js';
 
-export interface ClientOptions {
-  /** A registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). */
-  readonly registry: DiscoveryRegistry | string;
-  readonly registrySchemes?: Readonly<Record<string, RegistryFactory>>;
-  /**
-   * Host names that are services. Default: every host name without a port that is not an IP
-   * address or `localhost`; other origins go straight to the network.
-   */
-  readonly services?: readonly string[];
-  /** Response header that marks an instance going offline. Default `x-lossless-offline`. */
-  readonly markerHeader?: string;
-  readonly warmup?: {
-    /** Warm-up window when the instance's metadata gives none, in ms. Default 60000. */
-    readonly windowMs?: number;
-    /** Share of its weight a brand-new instance gets, in (0, 1]. Default 0.1. */
-    readonly floor?: number;
-    /** Curve: 1 linear, larger ramps faster early (Envoy's aggression). Default 1. */
-    readonly aggression?: number;
-  };
-  readonly retry?: {
-    /** Attempts per request, the first included. Default 3. */
-    readonly attempts?: number;
-    /** Retries allowed per request sent, over time. Default 0.1 (10 %). */
-    readonly budgetRatio?: number;
-    /** Retries available at once before the ratio applies. Default 10. */
-    readonly budgetBurst?: number;
-    /** First backoff delay, in ms (doubles, with jitter). Default 10. */
-    readonly minDelayMs?: number;
-    /** Largest backoff delay, in ms. Default 250. */
-    readonly maxDelayMs?: number;
-    /** Header that makes a non-idempotent request safe to retry after it was sent. Default `idempotency-key`. */
-    readonly idempotencyHeader?: string;
-  };
-  readonly breaker?: {
-    /** Failure percentage that opens an instance's circuit. Default 50. */
-    readonly errorThresholdPercentage?: number;
-    /** Requests in the window before a circuit may open. Default 10. */
-    readonly volumeThreshold?: number;
-    /** Time an open circuit waits before a probe, in ms. Default 5000. */
-    readonly resetTimeoutMs?: number;
-    /** Rolling window of the failure percentage, in ms. Default 10000. */
-    readonly rollingWindowMs?: number;
-    /** Connection failures in a row (refused, reset...) that open a circuit at once; 0 for never. Default 5. */
-    readonly connectionFailures?: number;
-  };
-  /** Overall time for one request, retries included, in ms; 0 for none. Default 30000. */
-  readonly timeoutMs?: number;
-  /**
-   * Idle keep-alive sockets are closed after this, in ms. Keep it below the providers'
-   * keepAliveTimeout (Node's default 5000) by about a second. Default 4000.
-   */
-  readonly keepAliveTimeoutMs?: number;
-  /** Connections per instance. Default: unlimited (undici's default). */
-  readonly connections?: number;
-  /** Smallest interval between two registry refreshes of one service triggered by markers, in ms. Default 100. */
-  readonly refreshIntervalMs?: number;
-  readonly logger?: Logger;
-  /** Test hooks: monotonic clock, wall clock, random source. */
-  readonly clock?: { readonly now?: () => number; readonly wallNow?: () => number; readonly random?: () => number };
-}
+export type { ClientOptions } from './options.js';
 
 export interface LosslessClient {
   /** `fetch` that resolves service names through the registry. */
@@ -121,83 +53,26 @@ export interface InstanceView {
   readonly circuit: 'closed' | 'open' | 'half-open';
 }
 
-export function createClient(options: ClientOptions): LosslessClient {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidOptionError('options', options, 'expected an object');
-  const logger = options.logger ?? silentLogger;
-  if (!LOG_LEVELS.every((level) => typeof (logger as unknown as Record<string, unknown>)[level] === 'function'))
-    throw new InvalidOptionError('logger', logger, 'expected a pino-compatible logger (debug, info, warn, error)');
-  const schemes = options.registrySchemes ?? {};
-  if (
-    typeof schemes !== 'object' ||
-    Array.isArray(schemes) ||
-    Object.values(schemes).some((f) => typeof f !== 'function')
-  )
-    throw new InvalidOptionError('registrySchemes', schemes, 'expected an object of factory functions');
-  const given = options.registry;
-  if (typeof given !== 'string' && (typeof given?.subscribe !== 'function' || typeof given.list !== 'function'))
-    throw new InvalidOptionError('registry', given, 'expected a registry URL or a Registry');
-
-  const markerHeader = headerName('markerHeader', options.markerHeader, DEFAULT_MARKER_HEADER);
-  const w = group('warmup', options.warmup);
-  const windowMs = num('warmup.windowMs', w.windowMs, 60_000, 0);
-  const floor = num('warmup.floor', w.floor, 0.1, 0, 1);
-  if (floor === 0) throw new InvalidOptionError('warmup.floor', floor, 'expected a share in (0, 1]');
-  const aggression = num('warmup.aggression', w.aggression, 1, 0.01, 100);
-  const r = group('retry', options.retry);
-  const attempts = num('retry.attempts', r.attempts, 3, 1, 10);
-  if (!Number.isInteger(attempts))
-    throw new InvalidOptionError('retry.attempts', attempts, 'expected an integer in 1..10');
-  const budgetRatio = num('retry.budgetRatio', r.budgetRatio, 0.1, 0, 1);
-  const budgetBurst = num('retry.budgetBurst', r.budgetBurst, 10, 0, 1_000_000);
-  const minDelayMs = num('retry.minDelayMs', r.minDelayMs, 10, 0, 60_000);
-  const maxDelayMs = num('retry.maxDelayMs', r.maxDelayMs, 250, minDelayMs, 60_000);
-  const idempotencyHeader = headerName('retry.idempotencyHeader', r.idempotencyHeader, 'idempotency-key');
-  const b = group('breaker', options.breaker);
-  const timeoutMs = num('timeoutMs', options.timeoutMs, 30_000, 0, 86_400_000);
-  const keepAliveTimeoutMs = num('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 4000, 1, 600_000);
-  const refreshIntervalMs = num('refreshIntervalMs', options.refreshIntervalMs, 100, 0, 60_000);
-  const serviceList = options.services ?? undefined;
-  if (
-    serviceList !== undefined &&
-    (!Array.isArray(serviceList) || [...serviceList].some((s) => typeof s !== 'string' || s.trim() === ''))
-  )
-    throw new InvalidOptionError('services', serviceList, 'expected an array of host names');
-  const services = serviceList === undefined ? undefined : new Set(serviceList.map((s) => s.toLowerCase()));
-  const connections = options.connections ?? undefined;
-  if (connections !== undefined && !(Number.isSafeInteger(connections) && connections >= 1))
-    throw new InvalidOptionError('connections', connections, 'expected an integer >= 1');
-
-  const clock = group('clock', options.clock);
-  for (const key of ['now', 'wallNow', 'random'] as const) {
-    if (typeof (clock[key] ?? Math.random) !== 'function')
-      throw new InvalidOptionError(`clock.${key}`, clock[key], 'expected a function');
-  }
-  const now = clock.now ?? performance.now.bind(performance);
-  const wallNow = clock.wallNow ?? Date.now;
-  const random = clock.random ?? Math.random;
-
-  const breakerOptions = {
-    errorThresholdPercentage: num('breaker.errorThresholdPercentage', b.errorThresholdPercentage, 50, 1, 100),
-    volumeThreshold: num('breaker.volumeThreshold', b.volumeThreshold, 10, 0, 1_000_000),
-    resetTimeoutMs: num('breaker.resetTimeoutMs', b.resetTimeoutMs, 5000, 1, 3_600_000),
-    rollingWindowMs: num('breaker.rollingWindowMs', b.rollingWindowMs, 10_000, 10, 3_600_000),
-    connectionFailures: num('breaker.connectionFailures', b.connectionFailures, 5, 0, 1000),
-  };
-  if (!Number.isInteger(breakerOptions.connectionFailures))
-    throw new InvalidOptionError('breaker.connectionFailures', b.connectionFailures, 'expected an integer in 0..1000');
+export function createClient(options: ClientOptions = {}): LosslessClient {
+  const o = resolveClientOptions(options);
+  const { logger, markerHeader, services, keepAliveTimeoutMs, connections } = o;
+  const { now, wallNow, random } = o.clock;
+  const given = o.registry;
 
   // built last, once every option is known to be valid: a registry from a URL is ours to close
   const ownsRegistry = typeof given === 'string';
-  const registry = typeof given === 'string' ? registryFromUrl(given, { logger, schemes }) : given;
+  const registry =
+    typeof given === 'string'
+      ? registryFromUrl(given, { logger, schemes: o.registrySchemes, source: registrySource(options) })
+      : given;
   if (typeof registry?.subscribe !== 'function' || typeof registry.list !== 'function')
     throw new InvalidOptionError('registry', given, 'expected a registry URL or a Registry');
-  const breakers = new Breakers(breakerOptions);
+  const breakers = new Breakers(o.breaker);
   const table = new ServiceTable({
     registry,
     logger,
     now,
-    refreshIntervalMs,
+    refreshIntervalMs: o.refreshIntervalMs,
     onLeave: (origin) => breakers.forget(origin),
   });
 
@@ -229,8 +104,8 @@ export function createClient(options: ClientOptions): LosslessClient {
     table,
     breakers,
     markerHeader,
-    curve: { floor, aggression },
-    defaultWarmupMs: windowMs,
+    curve: { floor: o.warmup.floor, aggression: o.warmup.aggression },
+    defaultWarmupMs: o.warmup.windowMs,
     serviceOf,
     now,
     wallNow,
@@ -240,12 +115,12 @@ export function createClient(options: ClientOptions): LosslessClient {
     breaker(breakers, markerHeader),
     balance(balanceDeps),
     retry({
-      attempts,
-      budget: new RetryBudget(budgetRatio, budgetBurst),
-      minDelayMs,
-      maxDelayMs,
-      timeoutMs,
-      idempotencyHeader,
+      attempts: o.retry.attempts,
+      budget: new RetryBudget(o.retry.budgetRatio, o.retry.budgetBurst),
+      minDelayMs: o.retry.minDelayMs,
+      maxDelayMs: o.retry.maxDelayMs,
+      timeoutMs: o.timeoutMs,
+      idempotencyHeader: o.retry.idempotencyHeader,
       markerHeader,
       serviceOf,
     }),
@@ -297,43 +172,4 @@ export function createClient(options: ClientOptions): LosslessClient {
       return destroying;
     },
   };
-}
-
-/** The service a request origin names, or undefined when the origin is a plain network address. */
-export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | undefined): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return undefined;
-  }
-  const host = url.hostname.toLowerCase();
-  if (services !== undefined) return services.has(host) ? host : undefined;
-  if (url.port !== '' || host === 'localhost' || isIP(host.replace(/^\[|\]$/g, '')) !== 0) return undefined;
-  return host;
-}
-
-const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
-
-/** An option group (`warmup`, `retry`, ...): unset means every default; anything but an object is refused. */
-function group<T extends object>(name: string, value: T | undefined): T | Record<string, never> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw new InvalidOptionError(name, value, 'expected an object');
-  return value;
-}
-
-/** An HTTP header name, lower-cased as undici reports them. */
-function headerName(name: string, value: unknown, fallback: string): string {
-  const header = value ?? fallback;
-  if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))
-    throw new InvalidOptionError(name, value, 'expected an HTTP header name');
-  return header.toLowerCase();
-}
-
-function num(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
-    throw new InvalidOptionError(name, value, `expected a number in ${min}..${max}`);
-  return value;
 }

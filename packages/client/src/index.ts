@@ -23,8 +23,8 @@ export type {
   RetryEvent,
 } from './channels.js';
 export { CLIENT_CHANNELS } from './channels.js';
-export type { ClientOptions, InstanceView, LosslessClient } from './client.js';
-export { createClient, serviceOfOrigin } from './client.js';
+export type { InstanceView, LosslessClient } from './client.js';
+export { createClient } from './client.js';
 export type { Endpoint, ServiceState, TableOptions } from './discovery/table.js';
 export { ServiceTable } from './discovery/table.js';
 export {
@@ -39,5 +39,7 @@ export { balance, kAttempt } from './interceptor/balance.js';
 export { breaker } from './interceptor/breaker.js';
 export type { RetryDeps } from './interceptor/retry.js';
 export { retry } from './interceptor/retry.js';
+export type { ClientOptions, ResolvedClientOptions } from './options.js';
+export { resolveClientOptions, serviceOfOrigin } from './options.js';
 export type { Phase, RetryInput } from './retry/policy.js';
 export { isReplayable, isRetryable, RetryBudget } from './retry/policy.js';

@@ -5,8 +5,18 @@
 import { LosslessError, type Registry, StaticRegistry } from '@lossless/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { editedOptions, type Input, oddValues } from '../../core/test/property.js';
+import { editDistance } from '../../core/src/schema/closest.js';
+import { inspect } from '../../core/src/schema/parse.js';
+import {
+  editedOptions,
+  type Input,
+  misspelledKey,
+  oddValues,
+  schemaGroups,
+  withKeyAt,
+} from '../../core/test/property.js';
 import { type ClientOptions, createClient, type LosslessClient } from '../src/client.js';
+import { clientOptionsSchema } from '../src/options.js';
 
 const RUNS = 200;
 
@@ -168,7 +178,8 @@ const hasFunctions = (v: unknown, keys: readonly string[]): boolean =>
 /** Why `input` should have been refused, or undefined when every value given is valid. */
 function problem(input: Input): string | undefined {
   const registry = input.registry;
-  if (typeof registry !== 'string' && !hasFunctions(registry, ['subscribe', 'list'])) return 'registry';
+  if (given(registry) && typeof registry !== 'string' && !hasFunctions(registry, ['subscribe', 'list']))
+    return 'registry';
   const schemes = input.registrySchemes;
   if (given(schemes) && !(isObject(schemes) && Object.values(schemes).every((f) => typeof f === 'function')))
     return 'registrySchemes';
@@ -250,7 +261,10 @@ describe('createClient options (property)', () => {
     fc.assert(
       fc.property(odd, fc.boolean(), (value, asRegistry) => {
         const client = attempt(asRegistry ? { registry: value } : value);
-        if (client !== undefined) expect(asRegistry && problem({ registry: value }) === undefined).toBe(true);
+        if (client === undefined) return;
+        // every option has a default: no options, or an object whose keys are all valid, make a client
+        if (asRegistry) expect(problem({ registry: value })).toBeUndefined();
+        else expect(value === undefined || (isObject(value) && problem(value) === undefined)).toBe(true);
       }),
       { numRuns: RUNS },
     );
@@ -296,13 +310,42 @@ describe('createClient options (property)', () => {
   });
 });
 
+describe('createClient: misspelled keys (property)', () => {
+  const groups = schemaGroups(clientOptionsSchema, inspect);
+
+  it('refuses a misspelled key of any group with its path, suggesting a key at least as close as the one meant', () => {
+    expect(groups.map((g) => g.at.join('.'))).toEqual(expect.arrayContaining(['', 'retry', 'breaker', 'clock']));
+    fc.assert(
+      fc.property(misspelledKey(groups), ({ group, key, typo }) => {
+        const options = withKeyAt({ registry: registryObject }, group.at, typo, 1, () => ({}));
+        let error: unknown;
+        try {
+          clients.push(createClient(options as ClientOptions));
+        } catch (thrown) {
+          error = thrown;
+        }
+        const path = [...group.at, typo].join('.');
+        expect(error, `${path} accepted`).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: path });
+        const suggested = /did you mean "([^"]+)"\?/.exec((error as Error).message)?.[1] ?? '';
+        const relative = suggested.slice(group.at.join('.').length).replace(/^\./, '').split('.');
+        const candidate = relative
+          .map((part, i) => (i === 0 ? part : `${part[0]?.toUpperCase()}${part.slice(1)}`))
+          .join('');
+        expect(suggested, (error as Error).message).not.toBe('');
+        expect(editDistance(candidate, typo)).toBeLessThanOrEqual(editDistance(key, typo));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
 describe('createClient: counterexamples found by the properties above', () => {
   it.each<[string, string, Record<string, unknown>]>([
     ['a clock that is a number', 'clock', { clock: 0 }],
     ['a clock.now that is not a function', 'clock.now', { clock: { now: 5 } }],
     ['services that is a symbol (was a TypeError)', 'services', { services: Symbol('odd') }],
-    ['services with a number in it (was a TypeError)', 'services', { services: [5] }],
-    ['services with an empty name', 'services', { services: [''] }],
+    ['services with a number in it (was a TypeError)', 'services[0]', { services: [5] }],
+    ['services with an empty name', 'services[0]', { services: [''] }],
     ['a registry without list()', 'registry', { registry: { subscribe: noop } }],
     ['a markerHeader that is not a string (was a TypeError)', 'markerHeader', { markerHeader: 5 }],
     [
@@ -314,7 +357,7 @@ describe('createClient: counterexamples found by the properties above', () => {
     ['connections 1.5', 'connections', { connections: 1.5 }],
     ['connections as a BigInt (was a TypeError)', 'connections', { connections: 10n }],
     ['a logger without functions', 'logger', { logger: 5 }],
-    ['a registry scheme factory that is not a function', 'registrySchemes', { registrySchemes: { nacos: 5 } }],
+    ['a registry scheme factory that is not a function', 'registrySchemes.nacos', { registrySchemes: { nacos: 5 } }],
     ['warmup that is a number', 'warmup', { warmup: 5 }],
     ['retry that is an array', 'retry', { retry: [] }],
     ['breaker that is a string', 'breaker', { breaker: 'off' }],
@@ -336,6 +379,15 @@ describe('createClient: counterexamples found by the properties above', () => {
       ).toThrowError(expect.objectContaining({ code: 'LOSSLESS_ERR_INVALID_OPTION' }));
     }
     expect(built).toBe(0);
+  });
+
+  it('names LOSSLESS_REGISTRY when the URL read from it cannot be used', () => {
+    expect(() => createClient({ env: { LOSSLESS_REGISTRY: 'consul://127.0.0.1:1' } })).toThrowError(
+      expect.objectContaining({
+        code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL',
+        message: expect.stringContaining('LOSSLESS_REGISTRY'),
+      }),
+    );
   });
 
   it('takes null as "not set" for services and connections', () => {

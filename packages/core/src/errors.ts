@@ -15,21 +15,26 @@ export class LosslessError extends Error {
 export class InvalidOptionError extends LosslessError {
   readonly option: string;
   readonly value: unknown;
+  /** What was expected ("expected a number of milliseconds >= 0 ..."). */
+  readonly expectation: string;
 
   constructor(option: string, value: unknown, expectation: string) {
     super('LOSSLESS_ERR_INVALID_OPTION', `Invalid option "${option}": ${expectation}, got ${describe(value)}`);
     this.option = option;
     this.value = value;
+    this.expectation = expectation;
   }
 }
 
 /** A registry URL could not be parsed, or its scheme has no registry. */
 export class InvalidRegistryUrlError extends LosslessError {
   readonly url: string;
+  readonly reason: string;
 
   constructor(url: string, reason: string) {
     super('LOSSLESS_ERR_INVALID_REGISTRY_URL', `Invalid registry URL "${redactUrl(url)}": ${reason}`);
     this.url = redactUrl(url);
+    this.reason = reason;
   }
 }
 

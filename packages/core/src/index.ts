@@ -23,19 +23,25 @@ export { DrainWaiter } from './lifecycle/drain-waiter.js';
 export type { LifecycleState } from './lifecycle/states.js';
 export { canTransition, LIFECYCLE_STATES } from './lifecycle/states.js';
 export type { Logger } from './logger.js';
-export { silentLogger } from './logger.js';
+export { createStderrLogger, silentLogger, stderrLogger } from './logger.js';
 export type {
   AdminOptions,
   DrainOptions,
   InstanceOptions,
   MarkerOptions,
+  MetricsSource,
   ProviderOptions,
   RegistrationOptions,
   ResolvedProviderOptions,
   WarmupFn,
   WarmupHook,
 } from './options.js';
-export { DEFAULT_ADMIN_PORT, DEFAULT_MARKER_HEADER, resolveProviderOptions } from './options.js';
+export {
+  DEFAULT_ADMIN_PORT,
+  DEFAULT_MARKER_HEADER,
+  defaultRegistryUrl,
+  resolveProviderOptions,
+} from './options.js';
 export type {
   DrainSummary,
   DrainTrigger,

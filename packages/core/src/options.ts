@@ -1,131 +1,422 @@
-// Provider options: what users pass (all optional but `service`), resolved into a complete set with
-// every default in one place, and every bad value rejected up front with the option's name.
+// Provider options: one schema per options object gives the types users write, the defaults (each
+// with its reason), the validation with coded errors, and the tables of docs/options.md
+// (`pnpm docs:options`). What a schema cannot say (one option bounded by another, defaults that
+// depend on another option) is checked in resolveProviderOptions after it.
 
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import * as v from 'valibot';
 import { InvalidOptionError } from './errors.js';
-import { type Logger, silentLogger } from './logger.js';
+import { type Logger, stderrLogger } from './logger.js';
 import type { ProviderRegistry } from './registry/types.js';
 import type { RegistryFactory } from './registry/url.js';
-import { isHost, isPort } from './registry/validate.js';
+import { isHost } from './registry/validate.js';
+import {
+  dictionary,
+  doc,
+  duration,
+  fn,
+  group,
+  HEADER_NAME,
+  list,
+  logger,
+  nonEmpty,
+  numberIn,
+  withMethods,
+} from './schema/kinds.js';
+import { environmentOf, parseOptions, sourceOf } from './schema/parse.js';
 
 export type WarmupFn = (signal: AbortSignal) => unknown | Promise<unknown>;
 
-export interface WarmupHook {
-  /** Named in errors, logs and /readyz. */
-  readonly name: string;
-  readonly run: WarmupFn;
-  /** Default: `hookTimeoutMs`. */
-  readonly timeoutMs?: number;
+/** What `GET /metrics` serves: prom-client's Registry has this shape. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string> | string;
 }
 
-export interface InstanceOptions {
-  /** Address registered for consumers. Default: the server's bound address, or this host's first non-internal IPv4 when bound to all interfaces. Env LOSSLESS_INSTANCE_IP. */
-  readonly ip?: string;
-  /** Port registered for consumers. Default: the server's port. */
-  readonly port?: number;
-  /** Default `${ip}:${port}`. */
-  readonly id?: string;
-  /** Default 100. */
-  readonly weight?: number;
-  readonly metadata?: Readonly<Record<string, string>>;
+export const DEFAULT_ADMIN_PORT = 9797;
+export const DEFAULT_MARKER_HEADER = 'x-lossless-offline';
+
+/** The registry providers and clients use when given none: a directory every process of this machine can find. */
+export function defaultRegistryUrl(): string {
+  return pathToFileURL(join(tmpdir(), 'lossless-registry')).href;
 }
 
-export interface AdminOptions {
-  /** Port of the admin server (probes, preStop). 0 picks a free port. Default 9797, env LOSSLESS_ADMIN_PORT. */
-  readonly port?: number;
-  /** Interface the admin server binds. Default: the main server's address. Env LOSSLESS_ADMIN_HOST. */
-  readonly host?: string;
-  /**
-   * Token that callers off loopback must send (`Authorization: Bearer <token>` or `X-Lossless-Token`)
-   * to POST /prestop; when set, GET /prestop drains too, with the token only. Env LOSSLESS_ADMIN_TOKEN.
-   */
-  readonly token?: string;
-}
+const host = (message = 'expected an IP address or host name') => v.pipe(v.string(message), v.check(isHost, message));
 
-export interface DrainOptions {
-  /** How long no new request must arrive before the drain may end, in ms. Default 1500. */
-  readonly quietWindowMs?: number;
-  /** The drain never ends sooner than this, in ms. Default 0. */
-  readonly minDrainMs?: number;
-  /** The drain never lasts longer than this, in ms; keep it below Kubernetes' terminationGracePeriodSeconds. Default 25000. */
-  readonly maxDrainMs?: number;
-  /** After the server stops accepting, how long open connections get to finish before they are destroyed, in ms. Default 1000. */
-  readonly closeTimeoutMs?: number;
-  /** How the instance leaves the registry: `deregister` it, or `disable` it (where the registry supports that). Default `deregister`. */
-  readonly offline?: 'deregister' | 'disable';
-}
+const RESERVED_HEADERS = ['connection', 'content-length', 'transfer-encoding'];
 
-export interface MarkerOptions {
-  /** Response header sent while the instance goes offline. Default `x-lossless-offline`. */
-  readonly header?: string;
-  /** Its value. Default `draining`. */
-  readonly value?: string;
-}
+export const warmupHookSchema = group(
+  {
+    name: doc(nonEmpty(), 'Names the hook in errors, logs and the `reason` shown by `/readyz`.'),
+    run: doc(
+      fn<WarmupFn>(),
+      "The work to do before registration. A rejection fails the start (`LOSSLESS_ERR_WARMUP_FAILED`). `signal` aborts at the hook's timeout or when a drain begins.",
+      { type: '(signal: AbortSignal) => unknown | Promise<unknown>' },
+    ),
+    timeoutMs: v.optional(
+      doc(duration(true), 'Time the hook may take; past it the start fails with `LOSSLESS_ERR_WARMUP_TIMEOUT`.', {
+        default: '`hookTimeoutMs`',
+      }),
+    ),
+  },
+  'expected { name, run }',
+);
 
-export interface RegistrationOptions {
-  /** Time allowed for one register, deregister or read-back call, in ms. Default 5000. */
-  readonly timeoutMs?: number;
-  /** First retry delay after a failed registration, in ms (grows exponentially, with jitter). Default 500. */
-  readonly retryMinDelayMs?: number;
-  /** Largest retry delay, in ms. Default 10000. */
-  readonly retryMaxDelayMs?: number;
-  /** How long the drain waits for the registry to confirm the instance left, in ms. Default 3000. */
-  readonly confirmTimeoutMs?: number;
-  /**
-   * How often a ready instance looks its registration up, in ms; when the registry answers without
-   * it, the instance is not ready until registered again. 0 turns the check off. Default 1000.
-   */
-  readonly checkIntervalMs?: number;
-}
+export const instanceSchema = group(
+  {
+    ip: v.nullish(
+      doc(host(), 'Address registered for consumers.', {
+        env: 'LOSSLESS_INSTANCE_IP',
+        default:
+          "the address the server is bound to; when bound to `0.0.0.0` or `::`, this host's first non-internal IPv4 address, else `127.0.0.1`",
+      }),
+    ),
+    port: v.optional(
+      doc(
+        numberIn(1, 65_535, { integer: true, message: 'expected a port in 1..65535' }),
+        'Port registered for consumers.',
+        { default: "the server's port" },
+      ),
+    ),
+    id: v.optional(doc(nonEmpty(), 'Instance id, unique within the service.', { default: '`<ip>:<port>`' })),
+    weight: v.nullish(
+      doc(
+        numberIn(0, Number.MAX_VALUE, { message: 'expected a finite number >= 0' }),
+        'Relative share of traffic registered for the instance. 100 leaves room to give an instance less (or more) than the others without fractions.',
+      ),
+      100,
+    ),
+    metadata: v.nullish(
+      doc(
+        dictionary(v.string('expected a string'), 'expected an object of strings'),
+        'Extra metadata registered with the instance. The keys `lossless.registered-at`, `lossless.warmup-ms` and `lossless.version` are added and replace user keys of the same name.',
+        { type: 'Readonly<Record<string, string>>' },
+      ),
+      {},
+    ),
+  },
+  'expected an object',
+);
 
-export interface ProviderOptions {
-  /** Service name registered and discovered by consumers. */
-  readonly service: string;
-  /** A Registry, or a URL (`file:///dir`, `static://h:p,...`). Default env LOSSLESS_REGISTRY, else `file://<tmpdir>/lossless-registry`. */
-  readonly registry?: string | ProviderRegistry;
-  /** Factories for registry URL schemes core does not know, e.g. `{ nacos: ... }`. */
-  readonly registrySchemes?: Readonly<Record<string, RegistryFactory>>;
-  /** The server to track. May also be given later with `attach()`. */
-  readonly server?: Server;
-  readonly instance?: InstanceOptions;
-  /** Admin server options, or `false` for none (mount the admin handler yourself). */
-  readonly admin?: AdminOptions | false;
-  readonly drain?: DrainOptions;
-  readonly marker?: MarkerOptions;
-  readonly registration?: RegistrationOptions;
-  /** Warm-up window consumers apply to this instance, advertised in its metadata, in ms. Default 60000. */
-  readonly warmupWindowMs?: number;
-  /**
-   * Raise the registered weight from 10 % to full over warmupWindowMs, in ten updates, so that
-   * consumers that do not run lossless (Java services on Nacos) warm the instance up too; lossless
-   * clients then apply no ramp of their own. Default: where the registry asks for it (Nacos).
-   */
-  readonly weightRamp?: boolean;
-  /** Warm-up hooks, run one after another once the server listens and before registration. */
-  readonly warmups?: readonly WarmupHook[];
-  /** Timeout of a hook that sets none (warm-up, onReady, preDrain, onClose), in ms. Default 30000. */
-  readonly hookTimeoutMs?: number;
-  /** Signals that start a drain. Default `['SIGTERM', 'SIGINT']`; `false` installs no handler. */
-  readonly signals?: readonly NodeJS.Signals[] | false;
-  /**
-   * What happens once the drain is over: `true` calls `process.exit(code)`, a function is called with
-   * the code instead, `false` leaves the process alone. Default `true` when signals are handled.
-   */
-  readonly exit?: boolean | ((code: number) => void);
-  /** pino-compatible logger. Default: silent. */
-  readonly logger?: Logger;
-  /**
-   * Served as `GET /metrics` by the admin handler, e.g. a prom-client Registry (see
-   * `@lossless/core/metrics`). Default: none (404).
-   */
-  readonly metrics?: MetricsSource;
-  /** Environment to read LOSSLESS_* variables from. Default `process.env`. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-}
+export const adminSchema = group(
+  {
+    port: v.nullish(
+      doc(
+        numberIn(0, 65_535, { integer: true, message: 'expected 0 or a port in 1..65535' }),
+        'Port of the admin server (`/livez`, `/readyz`, `/startupz`, `/status`, `POST /prestop`); `0` picks a free port (read it from `provider.adminAddress`). A fixed port, so that probes and preStop hooks can name it; 9797 is not one of the well-known ports of other tools. If it cannot be bound, `start()` rejects with `LOSSLESS_ERR_LISTEN`.',
+        { env: 'LOSSLESS_ADMIN_PORT', envValue: 'number' },
+      ),
+      DEFAULT_ADMIN_PORT,
+    ),
+    host: v.nullish(
+      doc(host(), 'Interface the admin server binds.', {
+        env: 'LOSSLESS_ADMIN_HOST',
+        default: 'the address the main server is bound to',
+      }),
+    ),
+    token: v.nullish(
+      doc(
+        v.pipe(
+          v.string('expected a string of at least 8 characters'),
+          v.minLength(8, 'expected a string of at least 8 characters'),
+        ),
+        "Token that callers not on loopback must send as `Authorization: Bearer <token>` or `X-Lossless-Token: <token>` to call `POST /prestop`; with it set, `GET /prestop` (Kubernetes' `httpGet` hook) drains too, but only with the token, from any address. Errors never show it.",
+        { env: 'LOSSLESS_ADMIN_TOKEN', secret: true, default: 'none' },
+      ),
+    ),
+  },
+  'expected an object or false',
+);
 
+export const drainSchema = group(
+  {
+    quietWindowMs: v.optional(
+      doc(
+        duration(),
+        'How long no new request must arrive before the drain may end, counted from the later of the last arrival and the moment the registry step settled. 1500 ms covers a registry push (Nacos: about 0.5 s) and a client acting on it, without slowing a rollout.',
+      ),
+      1500,
+    ),
+    minDrainMs: v.optional(doc(duration(), 'The wait never ends sooner than this after the drain began.'), 0),
+    maxDrainMs: v.optional(
+      doc(
+        duration(),
+        "The wait never lasts longer than this after the drain began; requests still in flight then are cut (exit code 1). Must be greater than `drain.quietWindowMs` and at least `drain.minDrainMs`. 25000 ms plus `closeTimeoutMs` and a few seconds fits Kubernetes' default `terminationGracePeriodSeconds` of 30 s.",
+      ),
+      25_000,
+    ),
+    closeTimeoutMs: v.optional(
+      doc(
+        duration(),
+        'Once the wait is over and the server is told to close, how long open connections get to finish before they are destroyed. 1000 ms lets a response being written finish.',
+      ),
+      1000,
+    ),
+    offline: v.nullish(
+      doc(
+        v.picklist(['deregister', 'disable'], 'expected "deregister" or "disable"'),
+        'How the instance leaves the registry: `deregister` removes it; `disable` keeps it registered but disabled, where the registry supports that (file: yes; static: no, it deregisters instead). `deregister` works with every registry.',
+      ),
+      'deregister',
+    ),
+  },
+  'expected an object',
+);
+
+export const markerSchema = group(
+  {
+    header: v.nullish(
+      doc(
+        v.pipe(
+          v.string('expected an HTTP header name'),
+          v.regex(HEADER_NAME, 'expected an HTTP header name'),
+          v.check(
+            (h) => !RESERVED_HEADERS.includes(h.toLowerCase()),
+            'expected a header name HTTP does not reserve (not connection, content-length or transfer-encoding)',
+          ),
+        ),
+        'Response header set on every tracked response while the instance goes offline (together with `Connection: close`). The client looks for it under this name too.',
+      ),
+      DEFAULT_MARKER_HEADER,
+    ),
+    value: v.nullish(
+      doc(
+        v.pipe(
+          v.string('expected a non-empty printable ASCII value'),
+          v.regex(/^[\t\x20-\x7e]+$/, 'expected a non-empty printable ASCII value'),
+        ),
+        'Its value.',
+      ),
+      'draining',
+    ),
+  },
+  'expected an object',
+);
+
+export const registrationSchema = group(
+  {
+    timeoutMs: v.optional(
+      doc(
+        duration(true),
+        "Time allowed for one register, deregister or disable call, and for reading a registration back at start-up. 5000 ms is well above a healthy registry's answer and short enough to retry soon.",
+      ),
+      5000,
+    ),
+    retryMinDelayMs: v.optional(
+      doc(
+        duration(true),
+        'First delay before retrying a failed registration. Later delays double, each multiplied by a random factor in [1, 2), capped at `registration.retryMaxDelayMs`. Registration is retried until it succeeds or a drain begins.',
+      ),
+      500,
+    ),
+    retryMaxDelayMs: v.optional(
+      doc(
+        duration(true),
+        'Largest retry delay; at least `registration.retryMinDelayMs`. 10000 ms: a registry back after an outage sees every instance again within seconds, without a storm of retries meanwhile.',
+      ),
+      10_000,
+    ),
+    confirmTimeoutMs: v.optional(
+      doc(
+        duration(),
+        'How long the drain polls the registry for the instance to be gone (or disabled). Only for registries that read back (file: yes, static: no). `0` skips the check. A timeout is logged and the drain goes on.',
+      ),
+      3000,
+    ),
+    checkIntervalMs: v.optional(
+      doc(
+        duration(),
+        "How often a ready instance looks its registration up in the registry. When the registry answers without it (its data was lost, the entry deleted or corrupted), the instance is not ready (`/readyz` 503, state `registering`, logged as `LOSSLESS_ERR_REGISTRATION_LOST`) until it is registered again and read back. When the registry cannot be reached, the instance stays ready and `/readyz`'s body says `registry.reachable: false`. Never during a drain. `0` turns the check off. Only for registries that read back. 1000 ms: a lost registration is back within about a second, for one cheap read a second.",
+      ),
+      1000,
+    ),
+  },
+  'expected an object',
+);
+
+const signalsSchema = v.union(
+  [
+    v.literal(false),
+    list(
+      v.custom<NodeJS.Signals>((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s), 'expected a signal name'),
+      'expected an array of signal names',
+    ),
+  ],
+  'expected an array of signal names or false',
+);
+
+/** ProviderOptions, as users pass them. */
+export const providerOptionsSchema = group(
+  {
+    service: doc(
+      v.pipe(
+        v.string('expected a non-empty service name of at most 255 characters'),
+        v.check((s) => s.trim().length > 0, 'expected a non-empty service name of at most 255 characters'),
+        v.maxLength(255, 'expected a non-empty service name of at most 255 characters'),
+      ),
+      'Service name registered in the registry and discovered by consumers.',
+    ),
+    registry: v.nullish(
+      doc(
+        v.union(
+          [
+            v.string(),
+            withMethods<ProviderRegistry>(
+              ['register', 'deregister', 'lookup', 'setEnabled', 'setWeight', 'close'],
+              'expected a ProviderRegistry',
+            ),
+          ],
+          'expected a registry URL or an object implementing ProviderRegistry (register, deregister, lookup, setEnabled, setWeight, close)',
+        ),
+        'A registry URL (see [Registry URLs](#registry-urls)) or an object implementing `ProviderRegistry`. A bad URL makes the `Provider` constructor throw `LOSSLESS_ERR_INVALID_REGISTRY_URL`. The default is a directory every process of this machine finds with no setting, the client included.',
+        {
+          env: 'LOSSLESS_REGISTRY',
+          type: 'string | ProviderRegistry',
+          default: '`file://<os.tmpdir()>/lossless-registry`',
+        },
+      ),
+      defaultRegistryUrl,
+    ),
+    registrySchemes: v.nullish(
+      doc(
+        dictionary(
+          fn<RegistryFactory>('expected a registry factory function'),
+          'expected an object of factory functions',
+        ),
+        'Factories for registry URL schemes, keyed by the scheme in lower case without the colon, for example `{ nacos: createNacosRegistry }` from `@lossless/nacos`. A factory is `(url, { logger }) => Registry`. These are looked up before the built-in `file` and `static` schemes.',
+        { type: 'Readonly<Record<string, RegistryFactory>>' },
+      ),
+      {},
+    ),
+    server: v.optional(
+      doc(
+        withMethods<Server>(['listen', 'close', 'prependListener'], 'expected a node:http Server'),
+        'The `node:http` server whose requests are tracked and which is closed at the end of the drain. May be given later with `provider.attach(server)`. The express and fastify adapters do not accept it: they supply the server themselves.',
+        { type: 'http.Server', default: 'none' },
+      ),
+    ),
+    instance: v.nullish(
+      doc(instanceSchema, 'What is registered for consumers; see [instance](#instance).', { type: 'InstanceOptions' }),
+      {},
+    ),
+    admin: v.nullish(
+      doc(
+        v.union([v.literal(false), adminSchema], 'expected an object or false'),
+        'The admin server (probes, `POST /prestop`); see [admin](#admin). `false`: no admin server, no token, and the `LOSSLESS_ADMIN_*` variables are ignored; mount `provider.adminHandler` yourself (or use `mountAdmin`).',
+        { type: 'AdminOptions | false' },
+      ),
+      {},
+    ),
+    drain: v.nullish(
+      doc(drainSchema, 'How the instance goes offline; see [drain](#drain).', { type: 'DrainOptions' }),
+      {},
+    ),
+    marker: v.nullish(
+      doc(markerSchema, 'The response header sent while going offline; see [marker](#marker).', {
+        type: 'MarkerOptions',
+      }),
+      {},
+    ),
+    registration: v.nullish(
+      doc(registrationSchema, 'Timeouts and retries of registry calls; see [registration](#registration).', {
+        type: 'RegistrationOptions',
+      }),
+      {},
+    ),
+    warmupWindowMs: v.optional(
+      doc(
+        duration(),
+        "Warm-up window consumers should apply to this instance, advertised in its metadata as `lossless.warmup-ms`, and the length of the provider's own weight ramp when `weightRamp` is on. 60000 ms: long enough for a JIT and caches to warm, short enough for a rollout.",
+      ),
+      60_000,
+    ),
+    weightRamp: v.optional(
+      doc(
+        v.boolean('expected a boolean'),
+        'Raise the registered weight from 10 % of `instance.weight` to all of it over `warmupWindowMs`, in ten updates (`setWeight`), so that consumers that do not run lossless (Java services on Nacos) warm the instance up too. The instance then carries `lossless.weight-ramp: provider` and lossless clients apply no ramp of their own. No ramp when `warmupWindowMs` or `instance.weight` is 0.',
+        { default: 'as the registry asks (`true` for Nacos, `false` for the file and static registries)' },
+      ),
+    ),
+    warmups: v.nullish(
+      doc(
+        list(warmupHookSchema, 'expected an array of hooks'),
+        'Warm-up hooks, run one after another once the server listens and before registration; see [warmups](#warmups). More can be added with `provider.addWarmup()` before `start()`.',
+        { type: 'readonly WarmupHook[]' },
+      ),
+      [],
+    ),
+    hookTimeoutMs: v.optional(
+      doc(
+        duration(true),
+        'Timeout of a warm-up hook that sets none, and of every `onReady`, `preDrain` and `onClose` hook. 30000 ms: a hook that takes longer is stuck, not slow.',
+      ),
+      30_000,
+    ),
+    signals: v.nullish(
+      doc(
+        signalsSchema,
+        'Signals that start a drain (a second one forces its end). `false` or `[]`: no handler is installed. Handlers are installed by `start()` and removed when the drain is over or by `provider.uninstall()`. SIGTERM is what Kubernetes and Docker send; SIGINT is Ctrl-C.',
+        { type: 'readonly NodeJS.Signals[] | false', default: "`['SIGTERM', 'SIGINT']`" },
+      ),
+      ['SIGTERM', 'SIGINT'],
+    ),
+    exit: v.nullish(
+      doc(
+        v.union([v.boolean(), fn<(code: number) => void>()], 'expected a boolean or a function'),
+        'What happens once a drain is over, whatever started it: `true` calls `process.exit(code)`, a function is called with the code instead, `false` does nothing. The code is 0 when no request was cut, 1 when some were.',
+        { type: 'boolean | ((code: number) => void)', default: '`true` when `signals` is not empty, else `false`' },
+      ),
+    ),
+    logger: v.nullish(
+      doc(
+        logger(),
+        "A pino-compatible logger. When it has `child()`, lossless logs through `child({ service, component: 'lossless' })`. The default drops debug and info and writes each warning and error to stderr as one line (`lossless warn LOSSLESS_ERR_REGISTRY: ...`), so that failures show with no setting; pass `silentLogger` for silence.",
+        { type: 'Logger', default: 'warnings and errors to stderr' },
+      ),
+      stderrLogger,
+    ),
+    metrics: v.optional(
+      doc(
+        v.custom<MetricsSource>(
+          (m) =>
+            typeof m === 'object' &&
+            m !== null &&
+            typeof (m as MetricsSource).metrics === 'function' &&
+            typeof (m as MetricsSource).contentType === 'string',
+          'expected { contentType, metrics() }, e.g. a prom-client Registry',
+        ),
+        "Served as `GET /metrics` (and HEAD) by the admin handler: an object with `contentType` (the answer's `content-type`) and `metrics()` returning the text, for example the result of `prometheusMetrics()` from `@lossless/core/metrics` or a prom-client `Registry`. Without it `/metrics` is a 404. A failing `metrics()` answers 500 `LOSSLESS_ERR_METRICS`. See [observability](observability.md).",
+        { type: 'MetricsSource', default: 'none' },
+      ),
+    ),
+    env: v.nullish(
+      doc(
+        v.custom<Readonly<Record<string, string | undefined>>>(
+          (e) => typeof e === 'object' && e !== null,
+          'expected an object of strings',
+        ),
+        'Where the `LOSSLESS_*` variables are read from.',
+        { type: 'Readonly<Record<string, string | undefined>>', default: '`process.env`' },
+      ),
+    ),
+  },
+  'expected an object',
+);
+
+export type ProviderOptions = v.InferInput<typeof providerOptionsSchema>;
+export type InstanceOptions = v.InferInput<typeof instanceSchema>;
+export type AdminOptions = v.InferInput<typeof adminSchema>;
+export type DrainOptions = v.InferInput<typeof drainSchema>;
+export type MarkerOptions = v.InferInput<typeof markerSchema>;
+export type RegistrationOptions = v.InferInput<typeof registrationSchema>;
+export type WarmupHook = v.InferInput<typeof warmupHookSchema>;
+
+type Parsed<S extends v.GenericSchema> = Readonly<v.InferOutput<S>>;
+
+/** Every option with its value: the schema's output, with the defaults that depend on other options applied. */
 export interface ResolvedProviderOptions {
   readonly service: string;
   readonly registry: string | ProviderRegistry;
@@ -141,9 +432,9 @@ export interface ResolvedProviderOptions {
   readonly admin:
     | { readonly port: number; readonly host: string | undefined; readonly token: string | undefined }
     | false;
-  readonly drain: Required<DrainOptions>;
-  readonly marker: Required<MarkerOptions>;
-  readonly registration: Required<RegistrationOptions>;
+  readonly drain: Parsed<typeof drainSchema>;
+  readonly marker: Parsed<typeof markerSchema>;
+  readonly registration: Parsed<typeof registrationSchema>;
   readonly warmupWindowMs: number;
   /** undefined: as the registry asks (`rampsWeight`). */
   readonly weightRamp: boolean | undefined;
@@ -155,95 +446,11 @@ export interface ResolvedProviderOptions {
   readonly metrics: MetricsSource | undefined;
 }
 
-/** What `GET /metrics` serves: prom-client's Registry has this shape. */
-export interface MetricsSource {
-  readonly contentType: string;
-  metrics(): Promise<string> | string;
-}
-
-export const DEFAULT_ADMIN_PORT = 9797;
-export const DEFAULT_MARKER_HEADER = 'x-lossless-offline';
-const ENV_KEYS = [
-  'LOSSLESS_REGISTRY',
-  'LOSSLESS_INSTANCE_IP',
-  'LOSSLESS_ADMIN_PORT',
-  'LOSSLESS_ADMIN_HOST',
-  'LOSSLESS_ADMIN_TOKEN',
-] as const;
-
 export function resolveProviderOptions(options: ProviderOptions): ResolvedProviderOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidOptionError('options', options, 'expected an object');
-  const env = options.env ?? process.env;
-  if (typeof env !== 'object') throw new InvalidOptionError('env', env, 'expected an object of strings');
-  for (const key of ENV_KEYS) {
-    if (env[key] !== undefined && typeof env[key] !== 'string')
-      throw new InvalidOptionError(key, key === 'LOSSLESS_ADMIN_TOKEN' ? '***' : env[key], 'expected a string');
-  }
-  const service = options.service;
-  if (typeof service !== 'string' || service.trim().length === 0 || service.length > 255)
-    throw new InvalidOptionError('service', service, 'expected a non-empty service name of at most 255 characters');
+  const o = parseOptions(providerOptionsSchema, options, { env: environmentOf(options) });
 
-  const registry = options.registry ?? nonEmpty(env.LOSSLESS_REGISTRY) ?? defaultRegistryUrl();
-  if (typeof registry !== 'string' && !isRegistry(registry))
-    throw new InvalidOptionError(
-      'registry',
-      registry,
-      'expected a registry URL or an object implementing ProviderRegistry (register, deregister, lookup, setEnabled, setWeight, close)',
-    );
-  const registrySchemes = options.registrySchemes ?? {};
-  if (
-    typeof registrySchemes !== 'object' ||
-    Array.isArray(registrySchemes) ||
-    Object.values(registrySchemes).some((factory) => typeof factory !== 'function')
-  )
-    throw new InvalidOptionError('registrySchemes', registrySchemes, 'expected an object of factory functions');
-
-  const instance = group('instance', options.instance);
-  const ip = instance.ip ?? nonEmpty(env.LOSSLESS_INSTANCE_IP);
-  if (ip !== undefined && (typeof ip !== 'string' || !isHost(ip)))
-    throw new InvalidOptionError('instance.ip', ip, 'expected an IP address or host name');
-  if (instance.port !== undefined && !isPort(instance.port))
-    throw new InvalidOptionError('instance.port', instance.port, 'expected a port in 1..65535');
-  if (instance.id !== undefined && (typeof instance.id !== 'string' || instance.id.length === 0))
-    throw new InvalidOptionError('instance.id', instance.id, 'expected a non-empty string');
-  const weight = instance.weight ?? 100;
-  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
-    throw new InvalidOptionError('instance.weight', weight, 'expected a finite number >= 0');
-  const metadata = instance.metadata ?? {};
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
-    throw new InvalidOptionError('instance.metadata', metadata, 'expected an object of strings');
-  for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') throw new InvalidOptionError(`instance.metadata.${k}`, v, 'expected a string');
-  }
-
-  let admin: ResolvedProviderOptions['admin'] = false;
-  if (options.admin !== false) {
-    const a = options.admin ?? {};
-    if (typeof a !== 'object' || a === null || Array.isArray(a))
-      throw new InvalidOptionError('admin', a, 'expected an object or false');
-    const port = a.port ?? envNumber(env, 'LOSSLESS_ADMIN_PORT') ?? DEFAULT_ADMIN_PORT;
-    if (!(port === 0 || isPort(port)))
-      throw new InvalidOptionError('admin.port', port, 'expected 0 or a port in 1..65535');
-    const host = a.host ?? nonEmpty(env.LOSSLESS_ADMIN_HOST);
-    if (host !== undefined && (typeof host !== 'string' || !isHost(host)))
-      throw new InvalidOptionError('admin.host', host, 'expected an IP address or host name');
-    const token = a.token ?? nonEmpty(env.LOSSLESS_ADMIN_TOKEN);
-    if (token !== undefined && (typeof token !== 'string' || token.length < 8))
-      throw new InvalidOptionError('admin.token', '***', 'expected a string of at least 8 characters');
-    admin = { port, host, token };
-  }
-
-  const d = group('drain', options.drain);
-  const drain: Required<DrainOptions> = {
-    quietWindowMs: duration('drain.quietWindowMs', d.quietWindowMs, 1500),
-    minDrainMs: duration('drain.minDrainMs', d.minDrainMs, 0),
-    maxDrainMs: duration('drain.maxDrainMs', d.maxDrainMs, 25_000),
-    closeTimeoutMs: duration('drain.closeTimeoutMs', d.closeTimeoutMs, 1000),
-    offline: d.offline ?? 'deregister',
-  };
-  if (drain.offline !== 'deregister' && drain.offline !== 'disable')
-    throw new InvalidOptionError('drain.offline', drain.offline, 'expected "deregister" or "disable"');
+  // what one schema field cannot say: bounds set by another option
+  const { drain, registration } = o;
   if (drain.maxDrainMs <= drain.quietWindowMs)
     throw new InvalidOptionError(
       'drain.maxDrainMs',
@@ -256,24 +463,6 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
       drain.maxDrainMs,
       `expected at least drain.minDrainMs (${drain.minDrainMs})`,
     );
-
-  const m = group('marker', options.marker);
-  const marker = { header: m.header ?? DEFAULT_MARKER_HEADER, value: m.value ?? 'draining' };
-  if (typeof marker.header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(marker.header))
-    throw new InvalidOptionError('marker.header', marker.header, 'expected an HTTP header name');
-  if (['connection', 'content-length', 'transfer-encoding'].includes(marker.header.toLowerCase()))
-    throw new InvalidOptionError('marker.header', marker.header, 'expected a header name HTTP does not reserve');
-  if (typeof marker.value !== 'string' || marker.value.length === 0 || !/^[\t\x20-\x7e]+$/.test(marker.value))
-    throw new InvalidOptionError('marker.value', marker.value, 'expected a non-empty printable ASCII value');
-
-  const r = group('registration', options.registration);
-  const registration: Required<RegistrationOptions> = {
-    timeoutMs: duration('registration.timeoutMs', r.timeoutMs, 5000, true),
-    retryMinDelayMs: duration('registration.retryMinDelayMs', r.retryMinDelayMs, 500, true),
-    retryMaxDelayMs: duration('registration.retryMaxDelayMs', r.retryMaxDelayMs, 10_000, true),
-    confirmTimeoutMs: duration('registration.confirmTimeoutMs', r.confirmTimeoutMs, 3000),
-    checkIntervalMs: duration('registration.checkIntervalMs', r.checkIntervalMs, 1000),
-  };
   if (registration.retryMaxDelayMs < registration.retryMinDelayMs)
     throw new InvalidOptionError(
       'registration.retryMaxDelayMs',
@@ -281,138 +470,43 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
       `expected at least registration.retryMinDelayMs (${registration.retryMinDelayMs})`,
     );
 
-  const hookTimeoutMs = duration('hookTimeoutMs', options.hookTimeoutMs, 30_000, true);
-  const warmupWindowMs = duration('warmupWindowMs', options.warmupWindowMs, 60_000);
-  const weightRamp = options.weightRamp;
-  if (weightRamp !== undefined && typeof weightRamp !== 'boolean')
-    throw new InvalidOptionError('weightRamp', weightRamp, 'expected a boolean');
-  const warmupList = options.warmups ?? [];
-  if (!Array.isArray(warmupList)) throw new InvalidOptionError('warmups', warmupList, 'expected an array of hooks');
-  // Array.from, not map: a hole in the array is a missing hook, not one to skip
-  const warmups = Array.from(warmupList, (hook, i) => resolveWarmup(hook, `warmups[${i}]`, hookTimeoutMs));
-
-  const signals = options.signals === false ? [] : (options.signals ?? ['SIGTERM', 'SIGINT']);
-  if (!Array.isArray(signals) || [...signals].some((s) => typeof s !== 'string' || !/^SIG[A-Z0-9]+$/.test(s)))
-    throw new InvalidOptionError('signals', options.signals, 'expected an array of signal names or false');
-
-  const exitOption = options.exit ?? signals.length > 0;
-  let exit: ((code: number) => void) | undefined;
-  if (exitOption === true) exit = (code) => process.exit(code);
-  else if (typeof exitOption === 'function') exit = exitOption;
-  else if (exitOption !== false) throw new InvalidOptionError('exit', exitOption, 'expected a boolean or a function');
-
-  const logger = options.logger ?? silentLogger;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof logger[level] !== 'function')
-      throw new InvalidOptionError('logger', logger, `expected a pino-compatible logger (no ${level}() method)`);
-  }
-
-  if (options.server !== undefined && !isServer(options.server))
-    throw new InvalidOptionError('server', options.server, 'expected a node:http Server');
-
-  const metrics = options.metrics;
-  if (
-    metrics !== undefined &&
-    (typeof metrics !== 'object' ||
-      metrics === null ||
-      typeof metrics.metrics !== 'function' ||
-      typeof metrics.contentType !== 'string')
-  )
-    throw new InvalidOptionError(
-      'metrics',
-      metrics,
-      'expected { contentType, metrics() }, e.g. a prom-client Registry',
-    );
-
+  // defaults that depend on another option
+  const signals = o.signals === false ? [] : o.signals;
+  const exitOption = o.exit ?? signals.length > 0;
+  const exit =
+    exitOption === true ? (code: number) => process.exit(code) : exitOption === false ? undefined : exitOption;
+  const { ip, port, id, weight, metadata } = o.instance;
   return {
-    service,
-    registry,
-    registrySchemes,
-    server: options.server,
-    instance: { ip, port: instance.port, id: instance.id, weight, metadata: { ...metadata } },
-    admin,
+    service: o.service,
+    registry: o.registry,
+    registrySchemes: o.registrySchemes,
+    server: o.server,
+    instance: { ip: ip ?? undefined, port, id, weight, metadata },
+    admin:
+      o.admin === false
+        ? false
+        : { port: o.admin.port, host: o.admin.host ?? undefined, token: o.admin.token ?? undefined },
     drain,
-    marker,
+    marker: o.marker,
     registration,
-    warmupWindowMs,
-    weightRamp,
-    warmups,
-    hookTimeoutMs,
+    warmupWindowMs: o.warmupWindowMs,
+    weightRamp: o.weightRamp,
+    warmups: o.warmups.map((hook) => ({ ...hook, timeoutMs: hook.timeoutMs ?? o.hookTimeoutMs })),
+    hookTimeoutMs: o.hookTimeoutMs,
     signals,
     exit,
-    logger,
-    metrics,
+    logger: o.logger,
+    metrics: o.metrics,
   };
 }
 
+/** A hook given to `addWarmup()`: checked like `warmups[]`, errors named after `label`. */
 export function resolveWarmup(hook: WarmupHook, label: string, defaultTimeoutMs: number): Required<WarmupHook> {
-  if (typeof hook !== 'object' || hook === null) throw new InvalidOptionError(label, hook, 'expected { name, run }');
-  if (typeof hook.name !== 'string' || hook.name.length === 0)
-    throw new InvalidOptionError(`${label}.name`, hook.name, 'expected a non-empty string');
-  if (typeof hook.run !== 'function') throw new InvalidOptionError(`${label}.run`, hook.run, 'expected a function');
-  return {
-    name: hook.name,
-    run: hook.run,
-    timeoutMs: duration(`${label}.timeoutMs`, hook.timeoutMs, defaultTimeoutMs, true),
-  };
+  const parsed = parseOptions(warmupHookSchema, hook, { at: label });
+  return { ...parsed, timeoutMs: parsed.timeoutMs ?? defaultTimeoutMs };
 }
 
-/** An option group (`instance`, `drain`, ...): unset means every default; anything but an object is refused. */
-function group<T extends object>(name: string, value: T | undefined): T | Record<string, never> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw new InvalidOptionError(name, value, 'expected an object');
-  return value;
-}
-
-/** A duration in ms: finite, >= 0 (> 0 when `positive`), at most 24 h (beyond that, timers misbehave). */
-export function duration(name: string, value: unknown, fallback: number, positive = false): number {
-  if (value === undefined) return fallback;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value < 0 ||
-    (positive && value === 0) ||
-    value > 86_400_000
-  )
-    throw new InvalidOptionError(
-      name,
-      value,
-      `expected a number of milliseconds ${positive ? '> 0' : '>= 0'} and at most 86400000`,
-    );
-  return value;
-}
-
-function envNumber(env: Readonly<Record<string, string | undefined>>, key: string): number | undefined {
-  const raw = nonEmpty(env[key]);
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value)) throw new InvalidOptionError(key, raw, 'expected an integer');
-  return value;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function defaultRegistryUrl(): string {
-  return pathToFileURL(join(tmpdir(), 'lossless-registry')).href;
-}
-
-function isRegistry(value: unknown): value is ProviderRegistry {
-  if (typeof value !== 'object' || value === null) return false;
-  const r = value as Record<string, unknown>;
-  return ['register', 'deregister', 'lookup', 'close', 'setEnabled', 'setWeight'].every(
-    (k) => typeof r[k] === 'function',
-  );
-}
-
-function isServer(value: unknown): value is Server {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Server).listen === 'function' &&
-    typeof (value as Server).close === 'function' &&
-    typeof (value as Server).prependListener === 'function'
-  );
+/** `LOSSLESS_REGISTRY` when the registry URL came from it, for errors about the URL. */
+export function registrySource(options: ProviderOptions): string | undefined {
+  return sourceOf(providerOptionsSchema, options, ['registry'], environmentOf(options));
 }

@@ -11,7 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type AdminHandler, createAdminHandler } from './admin/handler.js';
 import { closeAdmin } from './admin/server.js';
-import { InvalidOptionError, type LosslessError, ProviderStateError, StartAbortedError } from './errors.js';
+import {
+  InvalidOptionError,
+  type LosslessError,
+  ProviderStateError,
+  RegistryError,
+  StartAbortedError,
+} from './errors.js';
 import { Drain, type DrainSummary, type DrainTrigger } from './lifecycle/drain.js';
 import { CHANNELS, type ProviderEvents, type ProviderStatus, type StateChange } from './lifecycle/events.js';
 import { type HookFn, Hooks } from './lifecycle/hooks.js';
@@ -24,6 +30,7 @@ import type { Logger } from './logger.js';
 import {
   type ProviderOptions,
   type ResolvedProviderOptions,
+  registrySource,
   resolveProviderOptions,
   resolveWarmup,
   type WarmupHook,
@@ -54,6 +61,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
   #wasReady = false;
   #stateSince = Date.now();
   #reason = 'not started';
+  /** Why the registry cannot be used, as found when starting; shown with the reason until registered. */
+  #registryProblem: string | undefined;
   #server: Server | undefined;
   #adminServer: Server | undefined;
   #startPromise: Promise<void> | undefined;
@@ -79,7 +88,11 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#log = o.logger.child?.({ service: o.service, component: 'lossless' }) ?? o.logger;
     this.registry =
       typeof o.registry === 'string'
-        ? registryFromUrl(o.registry, { logger: this.#log, schemes: o.registrySchemes })
+        ? registryFromUrl(o.registry, {
+            logger: this.#log,
+            schemes: o.registrySchemes,
+            source: registrySource(options),
+          })
         : o.registry;
     this.#registration = new Registration(
       this.registry,
@@ -121,7 +134,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /** Why the instance is in its state (for example why it is not ready). */
   get reason(): string {
-    return this.#reason;
+    // before registering, nothing else would say that the registry cannot be used
+    const early = this.#state === 'starting' || this.#state === 'warming';
+    return early && this.#registryProblem !== undefined ? `${this.#reason}; ${this.#registryProblem}` : this.#reason;
   }
 
   get inFlight(): number {
@@ -246,7 +261,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     return {
       service: this.options.service,
       state: this.#state,
-      reason: this.#reason,
+      reason: this.reason,
       since: new Date(this.#stateSince).toISOString(),
       inStateMs: Date.now() - this.#stateSince,
       inFlight: this.tracker.size,
@@ -272,6 +287,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       throw new ProviderStateError('no server attached: pass `server` in the options or call attach(server) first');
     const signal = this.#startAbort.signal;
     for (const warning of startupWarnings()) this.#log.warn({ code: warning.code }, warning.message);
+    void this.#checkRegistry();
     this.#signals.install(this.options.signals, (name) => this.#onSignal(name));
     this.#reason = 'waiting for the server to listen';
     let address: AddressInfo;
@@ -295,6 +311,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     });
     if (signal.aborted) throw new StartAbortedError('registering');
     this.#transition('ready', `registered in the ${this.registry.kind} registry`);
+    this.#registryProblem = undefined;
     this.#wasReady = true;
     this.#log.info({ instance }, 'ready: registered and serving');
     this.#registration.watch(
@@ -314,6 +331,25 @@ export class Provider extends EventEmitter<ProviderEvents> {
     );
     this.emit('ready', instance);
     await this.#onReady.run(this.options.hookTimeoutMs, (error) => this.#report(error));
+  }
+
+  /**
+   * A registry this process cannot use (a file registry's directory it cannot create or write) is
+   * reported at once, not only through the retries of the registration, which go on.
+   */
+  async #checkRegistry(): Promise<void> {
+    if (typeof this.registry.check !== 'function') return;
+    try {
+      await this.registry.check();
+    } catch (cause) {
+      const error = new RegistryError('check', this.options.service, cause, `${this.registry.kind} registry`);
+      this.#registryProblem = `the ${this.registry.kind} registry cannot be used: ${error.message}`;
+      this.#log.error(
+        { err: error, code: error.code },
+        `${error.message}; the instance cannot register until this is fixed (registration keeps trying)`,
+      );
+      this.emit('error', error);
+    }
   }
 
   /** Start-up failed: not ready, never registered; only a drain ends the process. */
@@ -436,7 +472,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     return {
       service: this.options.service,
       state: this.#state,
-      reason: this.#reason,
+      reason: this.reason,
       inStateMs: Date.now() - this.#stateSince,
       registry: { kind: this.registry.kind, registered: this.#registration.registered, ...health },
     };

@@ -9,13 +9,15 @@ import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidRegistryUrlError, LosslessError } from '../src/errors.js';
-import { type ProviderOptions, resolveProviderOptions } from '../src/options.js';
+import { type ProviderOptions, providerOptionsSchema, resolveProviderOptions } from '../src/options.js';
 import { FileRegistry } from '../src/registry/file.js';
 import { StaticRegistry } from '../src/registry/static.js';
 import type { Registry } from '../src/registry/types.js';
 import { parseStaticAddresses, registryFromUrl } from '../src/registry/url.js';
 import { isHost } from '../src/registry/validate.js';
-import { editedOptions, type Input, oddValues } from './property.js';
+import { editDistance } from '../src/schema/closest.js';
+import { inspect } from '../src/schema/parse.js';
+import { editedOptions, type Input, misspelledKey, oddValues, schemaGroups, withKeyAt } from './property.js';
 
 const RUNS = 200;
 
@@ -319,6 +321,38 @@ describe('resolveProviderOptions (property)', () => {
         expect(o.logger).toBe(input.logger);
       }),
       { numRuns: RUNS },
+    );
+  });
+});
+
+describe('resolveProviderOptions: misspelled keys (property)', () => {
+  const groups = schemaGroups(providerOptionsSchema, inspect);
+
+  it('refuses a misspelled key of any group with its path, suggesting a key at least as close as the one meant', () => {
+    // the walk must reach the nested groups and the warm-up hooks, or this could pass on the top level alone
+    expect(groups.map((g) => g.at.join('.'))).toEqual(expect.arrayContaining(['', 'drain', 'admin', 'warmups.0']));
+    fc.assert(
+      fc.property(misspelledKey(groups), fc.constantFrom<unknown>(1, 'x', true, {}), ({ group, key, typo }, value) => {
+        const options = withKeyAt({ service: 'orders', env: {} }, group.at, typo, value, () => ({
+          name: 'warm',
+          run: noop,
+        }));
+        const result = attempt(() => resolveProviderOptions(options as unknown as ProviderOptions));
+        expect(result.ok, `${typo} accepted`).toBe(false);
+        if (result.ok) return;
+        const where = group.at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
+        const path = `${where}.${typo}`.replace(/^\./, '');
+        expect(result.error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: path });
+        // one typing mistake away from a key: there is always a suggestion, and none further than that key
+        const suggested = /did you mean "([^"]+)"\?/.exec(result.error.message)?.[1];
+        expect(suggested, result.error.message).toBeDefined();
+        const relative = (suggested as string).slice(where.replace(/^\./, '').length).replace(/^\./, '').split('.');
+        const candidate = relative
+          .map((part, i) => (i === 0 ? part : `${part[0]?.toUpperCase()}${part.slice(1)}`))
+          .join('');
+        expect(editDistance(candidate, typo)).toBeLessThanOrEqual(editDistance(key, typo));
+      }),
+      { numRuns: RUNS * 2 },
     );
   });
 });

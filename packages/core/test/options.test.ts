@@ -178,7 +178,8 @@ describe('resolveProviderOptions: environment', () => {
 
   it('rejects a short LOSSLESS_ADMIN_TOKEN without echoing it', () => {
     const error = errorOf(() => resolve({ env: { LOSSLESS_ADMIN_TOKEN: 'tiny' } }));
-    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: 'admin.token' });
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: 'LOSSLESS_ADMIN_TOKEN' });
+    expect((error as Error).message).toContain('admin.token');
     expect((error as Error).message).not.toContain('tiny');
   });
 });
@@ -244,7 +245,7 @@ describe('resolveProviderOptions: invalid input', () => {
     ['instance.metadata with a number', 'instance.metadata.count', { instance: { metadata: { ok: 'x', count: 3 } } }],
     ['instance.metadata that is an array', 'instance.metadata', { instance: { metadata: ['a'] } }],
     ['logger without warn()', 'logger', { logger: loggerWithoutWarn }],
-    ['signals with a bad name', 'signals', { signals: ['NOTASIGNAL'] }],
+    ['signals with a bad name', 'signals[0]', { signals: ['NOTASIGNAL'] }],
     ['signals not an array', 'signals', { signals: 'SIGTERM' }],
     ['exit "yes"', 'exit', { exit: 'yes' }],
     ['registry that is not a Registry', 'registry', { registry: { list: noop } }],
@@ -284,6 +285,53 @@ describe('resolveProviderOptions: invalid input', () => {
   });
 });
 
+describe('resolveProviderOptions: unknown keys', () => {
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['a misspelled drain option', { drain: { quietWindow: 100 } }, 'drain.quietWindow', 'drain.quietWindowMs'],
+    ['a group written as one word', { adminPort: 9000 }, 'adminPort', 'admin.port'],
+    ['a misspelled top-level option', { servce: 'orders' }, 'servce', 'service'],
+    [
+      'a misspelled key of a warm-up hook',
+      { warmups: [{ name: 'a', run: noop, timeout: 5 }] },
+      'warmups[0].timeout',
+      'warmups[0].timeoutMs',
+    ],
+    ['a misspelled admin option', { admin: { prot: 9000 } }, 'admin.prot', 'admin.port'],
+  ])('refuses %s, naming the key and the closest valid one', (_what, overrides, option, suggestion) => {
+    const error = errorOf(() =>
+      resolveProviderOptions({ service: 'orders', env: {}, ...overrides } as ProviderOptions),
+    );
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option });
+    expect((error as Error).message).toContain(`did you mean "${suggestion}"?`);
+  });
+
+  it('lists the valid keys when none is close', () => {
+    const error = errorOf(() => resolve({ marker: { zzzzzzzz: 1 } } as never)) as Error;
+    expect(error.message).toContain('expected one of header, value');
+  });
+
+  it('never shows the value of a misspelled token', () => {
+    const error = errorOf(() => resolve({ admin: { tokn: 'hunter2-hunter2' } } as never)) as Error;
+    expect(error.message).toContain('did you mean "admin.token"?');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('refuses unknown keys of a hook given to addWarmup() too', async () => {
+    const { Provider } = await import('../src/provider.js');
+    const provider = new Provider({ service: 'orders', env: {}, admin: false, signals: false });
+    expect(() => provider.addWarmup({ name: 'cache', run: noop, timeOutMs: 5 } as never)).toThrowError(
+      expect.objectContaining({ option: 'warmup "cache".timeOutMs' }),
+    );
+  });
+
+  it('names the variable of a bad environment value, and the option it sets', () => {
+    const error = errorOf(() => resolve({ env: { LOSSLESS_ADMIN_PORT: 'abc' } })) as InvalidOptionError;
+    expect(error.option).toBe('LOSSLESS_ADMIN_PORT');
+    expect(error.message).toContain('admin.port');
+    expect(error.message).toContain('"abc"');
+  });
+});
+
 describe('resolveProviderOptions: counterexamples found by options.property.test.ts', () => {
   it.each<[string, string, Record<string, unknown>]>([
     ['an env variable that is not a string', 'LOSSLESS_INSTANCE_IP', { env: { LOSSLESS_INSTANCE_IP: 0 } }],
@@ -294,9 +342,9 @@ describe('resolveProviderOptions: counterexamples found by options.property.test
     ['marker that is a string', 'marker', { marker: 'x-offline' }],
     ['admin that is an array', 'admin', { admin: [] }],
     ['registrySchemes that is not an object', 'registrySchemes', { registrySchemes: 5 }],
-    ['a registry scheme that is not a function', 'registrySchemes', { registrySchemes: { file: 5 } }],
+    ['a registry scheme that is not a function', 'registrySchemes.file', { registrySchemes: { file: 5 } }],
     // biome-ignore lint/suspicious/noSparseArray: the hole is the point
-    ['signals with a hole', 'signals', { signals: [, 'SIGTERM'] }],
+    ['signals with a hole', 'signals[0]', { signals: [, 'SIGTERM'] }],
     // biome-ignore lint/suspicious/noSparseArray: the hole is the point
     ['warmups with a hole', 'warmups[0]', { warmups: [, { name: 'cache', run: noop }] }],
   ])('rejects %s', (_what, option, overrides) => {

@@ -1,5 +1,9 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LosslessError } from '../src/errors.js';
 import type { ProviderOptions } from '../src/options.js';
@@ -152,6 +156,33 @@ describe('Provider start', () => {
     expect(
       reasons.some((r) => /registration attempt \d failed \(LOSSLESS_ERR_REGISTRY\).*registry unreachable/.test(r)),
     ).toBe(true);
+  });
+
+  it('reports a file registry it cannot write at once, with a code, and /readyz says why', async () => {
+    // a directory under a regular file: mkdir fails (ENOTDIR), whoever runs the test, root included
+    const parent = await mkdtemp(join(tmpdir(), 'lossless-unwritable-'));
+    const file = join(parent, 'a-file');
+    await writeFile(file, '');
+    const errors: { code?: unknown; msg?: string }[] = [];
+    const record = (fields: object, msg?: string) => errors.push({ ...(fields as { code?: unknown }), msg });
+    const logger = { debug: () => {}, info: () => {}, warn: () => {}, error: record };
+    const { provider, adminPort } = await setup({
+      registry: pathToFileURL(join(file, 'registry')).href,
+      logger,
+      // a long warm-up: before registering, only the check can tell that the registry is unusable
+      warmups: [{ name: 'slow', run: (signal) => new Promise((resolve) => signal.addEventListener('abort', resolve)) }],
+    });
+    const started = provider.start().catch(() => {});
+    await until(() => errors.some((e) => e.code === 'LOSSLESS_ERR_REGISTRY'), 'the registry problem logged', 2000);
+    expect(errors.find((e) => e.code === 'LOSSLESS_ERR_REGISTRY')?.msg).toMatch(/file registry check .*ENOTDIR/);
+    expect(provider.state).toBe('warming');
+    await until(() => adminPort() !== 0, 'the admin server');
+    const readyz = await get(adminPort(), '/readyz');
+    expect(readyz.status).toBe(503);
+    expect(JSON.parse(readyz.body).reason).toMatch(/file registry cannot be used: .*ENOTDIR/);
+    await provider.destroy();
+    await started;
+    await rm(parent, { recursive: true, force: true });
   });
 
   it('fails with a coded error when the admin port is taken', async () => {

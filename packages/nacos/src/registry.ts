@@ -7,7 +7,7 @@
 // Both map weights to Nacos' scale (lossless 100 = Nacos 1.0) and carry the lossless id in the metadata.
 
 import type { Instance, InstanceListener, Logger, RegistrationState, Registry } from '@lossless/core';
-import { silentLogger } from '@lossless/core';
+import { stderrLogger } from '@lossless/core';
 import { GrpcNaming } from './grpc/naming.js';
 import { HttpNaming } from './http/naming.js';
 import { type NacosRegistryOptions, parseNacosUrl, type ResolvedNacosOptions, resolveNacosOptions } from './options.js';
@@ -36,7 +36,7 @@ export class NacosRegistry implements Registry {
 
   constructor(options: NacosRegistryOptions) {
     this.options = resolveNacosOptions(options);
-    const log = options.logger ?? silentLogger;
+    const log = options.logger ?? stderrLogger;
     if (this.options.transport === 'grpc') {
       const naming = new GrpcNaming(this.options, log);
       this.#naming = naming;

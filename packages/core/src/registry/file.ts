@@ -10,7 +10,7 @@ import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } fro
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { type Logger, stderrLogger } from '../logger.js';
 import { listRefresher } from './refresher.js';
 import type { Instance, InstanceListener, Registry } from './types.js';
 import { instanceProblem, toInstance } from './validate.js';
@@ -61,7 +61,15 @@ export class FileRegistry implements Registry {
     if (this.#staleMs <= this.#heartbeatMs)
       throw new InvalidOptionError('staleMs', this.#staleMs, `expected more than heartbeatMs (${this.#heartbeatMs})`);
     this.#pollMs = positive('pollMs', options.pollMs, 1000, MAX_TIMER_MS);
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = options.logger ?? stderrLogger;
+  }
+
+  /** The directory can be created and written: a file is written there and removed. */
+  async check(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const probe = join(this.dir, `.lossless-check.${process.pid}.${Math.random().toString(36).slice(2)}`);
+    await writeFile(probe, '');
+    await unlink(probe).catch(ignoreMissing);
   }
 
   async register(instance: Instance): Promise<void> {

@@ -61,6 +61,12 @@ export interface ProviderRegistry {
    * shows it gone (`absent`). A provider still looks its registration up; this only makes it sooner.
    */
   watch?(instance: Instance, listener: (state: RegistrationState) => void): () => void;
+  /**
+   * Whether this process can use the registry at all (the file registry: its directory can be
+   * created and written), checked once when a provider starts. Rejects with the reason; the provider
+   * reports it at once and still tries to register, in case it is fixed meanwhile.
+   */
+  check?(): Promise<void>;
   /** Stops watchers and heartbeats. Does not deregister anything. Idempotent. */
   close(): Promise<void>;
 }

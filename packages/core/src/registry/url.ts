@@ -17,11 +17,24 @@ export interface RegistryFromUrlOptions {
   readonly logger?: Logger;
   /** Factories for further schemes, keyed by scheme without the colon, e.g. `{ nacos: createNacosRegistry }`. */
   readonly schemes?: Readonly<Record<string, RegistryFactory>>;
+  /** Where the URL came from when it was not given in code (`LOSSLESS_REGISTRY`): named in errors. */
+  readonly source?: string;
 }
 
 const REGISTRY_METHODS = ['register', 'deregister', 'list', 'subscribe', 'close', 'setEnabled', 'setWeight'];
 
 export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {}): Registry {
+  if (options.source === undefined) return fromUrl(url, options);
+  try {
+    return fromUrl(url, options);
+  } catch (error) {
+    if (error instanceof InvalidRegistryUrlError)
+      throw new InvalidRegistryUrlError(url, `${error.reason} (the URL is the value of ${options.source})`);
+    throw error;
+  }
+}
+
+function fromUrl(url: string, options: RegistryFromUrlOptions): Registry {
   if (typeof url !== 'string' || url.length === 0)
     throw new InvalidRegistryUrlError(typeof url === 'string' ? url : `(${typeof url})`, 'expected a URL');
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
@@ -47,10 +60,13 @@ export function registryFromUrl(url: string, options: RegistryFromUrlOptions = {
     case 'nacos':
       throw new InvalidRegistryUrlError(
         url,
-        'nacos:// needs @lossless/nacos: install it and pass its factory as `schemes: { nacos: ... }`, or pass the registry object',
+        "nacos:// needs a factory: install @lossless/nacos and pass `registrySchemes: { nacos: createNacosRegistry }` (import { createNacosRegistry } from '@lossless/nacos'), or pass the registry object as `registry`",
       );
     default:
-      throw new InvalidRegistryUrlError(url, `unknown scheme "${scheme}:" (expected file:, static: or nacos:)`);
+      throw new InvalidRegistryUrlError(
+        url,
+        `unknown scheme "${scheme}:" (expected file: or static:, or a factory for it in \`registrySchemes: { ${JSON.stringify(scheme)}: factory }\`)`,
+      );
   }
 }
 

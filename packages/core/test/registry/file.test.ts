@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
@@ -436,5 +436,23 @@ describe('FileRegistry', () => {
       expect(() => makeRegistry({ heartbeatMs: 1000, staleMs: 1001 })).not.toThrow();
       expect(() => makeRegistry({ heartbeatMs: 60_000 })).not.toThrow();
     });
+  });
+});
+
+describe('FileRegistry check()', () => {
+  it('passes on a directory it can create and write, and leaves nothing behind', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'lossless-check-')), 'registry');
+    const registry = new FileRegistry({ dir });
+    await registry.check();
+    expect(await readdir(dir)).toEqual([]);
+    await rm(dirname(dir), { recursive: true, force: true });
+  });
+
+  it('rejects when the directory cannot be created (a regular file on its path)', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'lossless-check-'));
+    await writeFile(join(parent, 'a-file'), '');
+    const registry = new FileRegistry({ dir: join(parent, 'a-file', 'registry') });
+    await expect(registry.check()).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await rm(parent, { recursive: true, force: true });
   });
 });

@@ -182,6 +182,12 @@ describe('registryFromUrl: other schemes', () => {
   it('rejects nacos:// without a factory, explaining what to install', () => {
     const error = expectUrlError('nacos://127.0.0.1:8848');
     expect(error.message).toContain('@lossless/nacos');
+    // the option as providers and clients spell it, and what to put in it
+    expect(error.message).toContain('registrySchemes: { nacos: createNacosRegistry }');
+  });
+
+  it('names registrySchemes for any other unknown scheme', () => {
+    expect(expectUrlError('consul://127.0.0.1:8500').message).toContain('registrySchemes: { "consul": factory }');
   });
 
   it('uses a custom factory from `schemes`, with the URL and the logger', async () => {
