@@ -8,5 +8,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts'],
     environment: 'node',
+    // mutation testing instruments every module and runs beside other work: a slower machine
+    testTimeout: 30_000,
   },
 });

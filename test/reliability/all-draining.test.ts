@@ -46,10 +46,8 @@ describe('every instance draining at once', () => {
     );
     const c = createClient({ registry: registry.url, services: [SERVICE] });
     client = c;
-    await until(
-      async () => (await c.service(SERVICE).ready, c.service(SERVICE).endpoints.length === 3),
-      'three instances',
-    );
+    await c.service(SERVICE).ready;
+    await until(() => c.service(SERVICE).endpoints.length === 3, 'three instances');
 
     const load = steadyLoad({ ratePerSec: 100, maxInFlight: 20, maxRequests: 600 }, async () => {
       const res = await c.request(`http://${SERVICE}/hello`);
