@@ -163,6 +163,79 @@ export const SCENARIOS = [
     ],
   },
   {
+    id: '11',
+    scenario: 'Three requests pipelined on one raw socket around SIGTERM (a POST queued behind a slow GET)',
+    expected:
+      'Every request that was read is answered (the POST’s 201 included); no answer but the last closes the connection; exit 0, nothing cut.',
+    tests: [
+      {
+        file: 'test/process/pipelining.test.ts',
+        name: 'answers all three read before the signal; no answer but the last may close the connection',
+      },
+      { file: 'test/process/pipelining.test.ts', name: 'answers all three when they arrive during the drain' },
+    ],
+  },
+  {
+    id: '12',
+    scenario: 'Every instance of a service draining at once (scale to zero, a Recreate deployment)',
+    expected:
+      'The client keeps calling the draining instances as a last resort while no other is in rotation; no request fails locally with LOSSLESS_ERR_NO_INSTANCE while they serve.',
+    tests: [
+      {
+        file: 'test/reliability/all-draining.test.ts',
+        name: 'serves every request through the drains until the providers have left',
+      },
+      {
+        file: 'packages/client/test/discovery/marker.test.ts',
+        name: 'keeps calling the draining instances while no other is in rotation, and leaves them the moment one appears',
+      },
+    ],
+  },
+  {
+    id: '13',
+    scenario:
+      'The registry loses a ready instance’s registration (file entry deleted or corrupted; a registry that lost its data)',
+    expected:
+      'Not ready within 2 s (/readyz 503 with the reason, LOSSLESS_ERR_REGISTRATION_LOST), registered again with backoff, ready once read back; a registry that cannot be reached leaves it ready and says so.',
+    tests: [
+      {
+        file: 'test/process/heal.test.ts',
+        name: 'entry deleted: not ready within 2 s, registered again, ready once read back',
+      },
+      {
+        file: 'test/process/heal.test.ts',
+        name: 'entry corrupted: not ready within 2 s, registered again, ready once read back',
+      },
+      {
+        file: 'packages/core/test/lifecycle/registration.test.ts',
+        name: 'makes /readyz answer 503 with the reason, registers again, and answers 200 once read back',
+      },
+      {
+        file: 'packages/core/test/lifecycle/registration.test.ts',
+        name: 'keeps serving while the registry cannot be reached, says so in /readyz, and registers nothing',
+      },
+    ],
+  },
+  {
+    id: '14',
+    scenario:
+      'File registry shared across pid namespaces (hostNetwork pods or host-network containers sharing a volume)',
+    expected:
+      'A live provider’s entry is judged by its heartbeat age, never deleted because its pid means nothing here.',
+    tests: [
+      {
+        file: 'packages/core/test/registry/file.test.ts',
+        name: 'judges an entry from another pid namespace on this host by heartbeat age, not by its pid',
+      },
+    ],
+  },
+  {
+    id: '15',
+    scenario: 'A one-shot script: createClient(), one await client.fetch(), nothing else',
+    expected: 'The request is sent and answered; the process exits 0 (it exited with code 13 before).',
+    tests: [{ file: 'test/process/one-shot.test.ts', name: 'gets its answer and exits 0' }],
+  },
+  {
     id: 'B1',
     scenario:
       'Admin endpoints: unknown paths and methods, oversized bodies, missing or wrong token, non-loopback callers',
