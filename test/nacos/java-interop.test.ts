@@ -197,7 +197,8 @@ describe.skipIf(JAVA_SKIP_REASON !== undefined)(
     }) => {
       const service = fresh();
       await probe.send({ cmd: 'subscribe', service });
-      const windowMs = 3000;
+      // steps of 500 ms: no shorter than rnacos' push batching, so Java sees most of them
+      const windowMs = 5000;
       const r = await startExample(['--registry', url(), '--service', service, '--warmup-window-ms', String(windowMs)]);
       children.push(r);
       const first = await probe.waitFor<Instances>(
@@ -214,7 +215,9 @@ describe.skipIf(JAVA_SKIP_REASON !== undefined)(
         .events()
         .filter((e): e is Instances => lists(e, service) && e.at >= first.at && e.at <= warm.at)
         .map((e) => e.instances.find((i) => i.port === r.port)?.weight ?? 0);
-      expect(weights[0]).toBeCloseTo(RAMP_FLOOR_WEIGHT, 5);
+      // it registers at the floor; the first list Java gets may already carry the first step
+      expect(weights[0]).toBeGreaterThanOrEqual(RAMP_FLOOR_WEIGHT - 1e-6);
+      expect(weights[0]).toBeLessThanOrEqual(2 * RAMP_FLOOR_WEIGHT + 1e-6);
       expect(weights.at(-1)).toBeCloseTo(EXPECTED_NODE_WEIGHT, 5);
       // never down, at least a few steps between (pushes may batch two steps into one)
       for (let i = 1; i < weights.length; i++) expect(weights[i]).toBeGreaterThanOrEqual(weights[i - 1] as number);
