@@ -6,6 +6,8 @@ import { type DiscoveryRegistry, type Instance, instanceProblem, type Logger, ME
 import type { Rotation } from '../balancing/rotation.js';
 import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel } from '../channels.js';
 
+/** How long the wait for a service's first list keeps the process alive, at most, in ms. */
+const FIRST_LIST_HOLD_MS = 30_000;
 /** How long an ejected registration is remembered, in ms. */
 const EJECTION_MEMORY_MS = 10 * 60_000;
 /**
@@ -93,9 +95,16 @@ export class ServiceTable {
   get(service: string): ServiceState {
     const existing = this.#entries.get(service);
     if (existing !== undefined) return existing;
+    // The first list comes through the registry's watchers and polls, which are unref'd: a one-shot
+    // script waiting for it (a request, or `service(name).ready`) must not exit before it comes.
+    // Held for FIRST_LIST_HOLD_MS at most: a registry that never answers must not keep a process alive.
+    const hold = setTimeout(() => {}, FIRST_LIST_HOLD_MS);
     let markReady!: () => void;
     const ready = new Promise<void>((resolve) => {
-      markReady = resolve;
+      markReady = () => {
+        clearTimeout(hold);
+        resolve();
+      };
     });
     const entry: Entry = {
       name: service,

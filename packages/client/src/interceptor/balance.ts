@@ -46,13 +46,7 @@ export function balance(deps: BalanceDeps): Interceptor {
     if (service === undefined) return dispatch(opts, handler);
     const state = deps.table.get(service);
     if (state.loaded) return route(deps, dispatch, state, opts, handler);
-    // the registry's first list is on its way through unref'd watchers and polls: keep the process
-    // alive until it comes, so that a one-shot script's single request is sent at all
-    const hold = setInterval(() => {}, 60_000);
-    state.ready.then(() => {
-      clearInterval(hold);
-      route(deps, dispatch, state, opts, handler);
-    });
+    state.ready.then(() => route(deps, dispatch, state, opts, handler));
     return true;
   };
 }
