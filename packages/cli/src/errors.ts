@@ -15,6 +15,7 @@ export class CliError extends Error {
 
 /** An unknown command or option, a missing or malformed value. */
 export class UsageError extends CliError {
+  declare readonly code: 'LOSSLESS_ERR_CLI_USAGE';
   constructor(message: string) {
     super('LOSSLESS_ERR_CLI_USAGE', message, EXIT.usage);
   }
@@ -22,6 +23,7 @@ export class UsageError extends CliError {
 
 /** `lossless demo` or `lossless bench` run outside a clone of the lossless repository. */
 export class NoDemoError extends CliError {
+  declare readonly code: 'LOSSLESS_ERR_CLI_NO_DEMO';
   constructor(what: string, hint: string) {
     super(
       'LOSSLESS_ERR_CLI_NO_DEMO',

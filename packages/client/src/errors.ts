@@ -4,6 +4,7 @@ import { LosslessError } from '@lossless/core';
 
 /** The registry lists no usable instance of the service (or all were tried for this request). */
 export class NoInstanceError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_NO_INSTANCE';
   readonly service: string;
   readonly tried: readonly string[];
 
@@ -21,6 +22,7 @@ export class NoInstanceError extends LosslessError {
 
 /** Every instance of the service has an open circuit. */
 export class AllCircuitsOpenError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_ALL_CIRCUITS_OPEN';
   readonly service: string;
   readonly instances: readonly string[];
 
@@ -36,6 +38,7 @@ export class AllCircuitsOpenError extends LosslessError {
 
 /** The circuit of this instance is open: the request was not sent. */
 export class CircuitOpenError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_CIRCUIT_OPEN';
   readonly origin: string;
 
   constructor(origin: string) {
@@ -46,6 +49,7 @@ export class CircuitOpenError extends LosslessError {
 
 /** A retry was needed but the retry budget (a share of all requests) is spent. */
 export class RetryBudgetExhaustedError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_RETRY_BUDGET';
   readonly service: string;
   readonly tried: readonly string[];
 
@@ -64,6 +68,7 @@ export class RetryBudgetExhaustedError extends LosslessError {
 
 /** The request's overall timeout passed, retries included. */
 export class RequestTimeoutError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_TIMEOUT';
   readonly service: string;
   readonly tried: readonly string[];
 

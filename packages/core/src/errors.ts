@@ -13,6 +13,7 @@ export class LosslessError extends Error {
 
 /** An option or argument was rejected before anything started. */
 export class InvalidOptionError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_INVALID_OPTION';
   readonly option: string;
   readonly value: unknown;
   /** What was expected ("expected a number of milliseconds >= 0 ..."). */
@@ -28,6 +29,7 @@ export class InvalidOptionError extends LosslessError {
 
 /** A registry URL could not be parsed, or its scheme has no registry. */
 export class InvalidRegistryUrlError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL';
   readonly url: string;
   readonly reason: string;
 
@@ -40,6 +42,7 @@ export class InvalidRegistryUrlError extends LosslessError {
 
 /** A lifecycle transition that the state machine forbids was attempted (a bug, never expected). */
 export class IllegalTransitionError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_ILLEGAL_TRANSITION';
   readonly from: string;
   readonly to: string;
 
@@ -52,6 +55,7 @@ export class IllegalTransitionError extends LosslessError {
 
 /** A warm-up hook rejected: the instance stays unregistered and not ready. */
 export class WarmupFailedError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_WARMUP_FAILED';
   readonly hook: string;
 
   constructor(hook: string, cause: unknown) {
@@ -62,6 +66,7 @@ export class WarmupFailedError extends LosslessError {
 
 /** A warm-up hook did not settle within its timeout: the instance stays unregistered and not ready. */
 export class WarmupTimeoutError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_WARMUP_TIMEOUT';
   readonly hook: string;
   readonly timeoutMs: number;
 
@@ -74,6 +79,7 @@ export class WarmupTimeoutError extends LosslessError {
 
 /** A lifecycle hook (onReady, preDrain, onClose) threw or timed out. Logged; the lifecycle goes on. */
 export class HookFailedError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_HOOK_FAILED';
   readonly phase: string;
   readonly hook: string;
 
@@ -86,6 +92,7 @@ export class HookFailedError extends LosslessError {
 
 /** start() was interrupted because a drain began before the instance was ready. */
 export class StartAbortedError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_START_ABORTED';
   readonly state: string;
 
   constructor(state: string) {
@@ -96,6 +103,7 @@ export class StartAbortedError extends LosslessError {
 
 /** start() was called without a server to track, or twice. */
 export class ProviderStateError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_PROVIDER_STATE';
   constructor(message: string) {
     super('LOSSLESS_ERR_PROVIDER_STATE', message);
   }
@@ -103,6 +111,7 @@ export class ProviderStateError extends LosslessError {
 
 /** The server or the admin server could not listen (port in use, permission, bad address). */
 export class ListenFailedError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_LISTEN';
   readonly what: string;
 
   constructor(what: string, cause: unknown, hint?: string) {
@@ -118,6 +127,7 @@ export class ListenFailedError extends LosslessError {
 
 /** A registry operation (register, deregister, read-back, list) failed. */
 export class RegistryError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_REGISTRY';
   readonly operation: string;
   readonly service: string;
 
@@ -132,6 +142,7 @@ export class RegistryError extends LosslessError {
 
 /** A registry operation did not finish within its timeout. */
 export class RegistryTimeoutError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_REGISTRY_TIMEOUT';
   readonly operation: string;
   readonly service: string;
 
@@ -147,6 +158,7 @@ export class RegistryTimeoutError extends LosslessError {
 
 /** The drain reached its maximum with requests still in flight; those were cut. */
 export class DrainTimeoutError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_DRAIN_TIMEOUT';
   readonly inFlight: number;
 
   constructor(maxDrainMs: number, inFlight: number) {
@@ -160,6 +172,7 @@ export class DrainTimeoutError extends LosslessError {
 
 /** A second termination signal arrived during a drain: remaining requests were cut at once. */
 export class ForcedShutdownError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_FORCED_SHUTDOWN';
   readonly inFlight: number;
 
   constructor(signal: string, inFlight: number) {

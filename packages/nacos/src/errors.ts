@@ -10,6 +10,7 @@ export type NacosApi = 'HTTP' | 'gRPC';
  * fresh token. Registration keeps retrying; fix the credentials.
  */
 export class NacosAuthError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_NACOS_AUTH';
   readonly status: number;
 
   constructor(server: string, status: number, detail: string, api: NacosApi = 'HTTP') {
@@ -20,6 +21,7 @@ export class NacosAuthError extends LosslessError {
 
 /** No Nacos server of the list answered (refused, reset, timed out). */
 export class NacosUnavailableError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_NACOS_UNAVAILABLE';
   constructor(servers: readonly string[], cause: unknown) {
     super(
       'LOSSLESS_ERR_NACOS_UNAVAILABLE',
@@ -34,6 +36,7 @@ export class NacosUnavailableError extends LosslessError {
  * error code (`status`). `method` is the HTTP method, or `gRPC`; `path` the URL path or the request type.
  */
 export class NacosRequestError extends LosslessError {
+  declare readonly code: 'LOSSLESS_ERR_NACOS_REQUEST';
   readonly status: number;
 
   constructor(method: string, path: string, status: number, body: string, api: NacosApi = 'HTTP') {
