@@ -11,6 +11,8 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** When the whole answer had arrived (ms since the epoch). */
+  at: number;
 }
 
 export function call(
@@ -34,7 +36,7 @@ export function call(
         res.on('data', (chunk: string) => {
           body += chunk;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, at: Date.now() }));
         res.on('error', reject);
       },
     );

@@ -4,7 +4,7 @@
 
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, tempRegistry } from '../support.js';
+import { call, tempRegistry, until } from '../support.js';
 import { type RunningExample, startExample } from './example.js';
 
 const QUIET_MS = 300;
@@ -43,7 +43,10 @@ describe('express example: server-sent events during a drain', () => {
       req.end();
     });
     const slow = call(r.port, '/work?ms=1500');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(
+      async () => JSON.parse((await call(r.adminPort, '/status')).body).inFlight === 1,
+      'the slow request to reach the server (the stream does not count)',
+    );
     const sigtermAt = Date.now();
     r.child.kill('SIGTERM');
 

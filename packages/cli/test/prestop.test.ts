@@ -94,7 +94,8 @@ describe('lossless prestop', () => {
     const startedAt = Date.now();
     expect(await main(['prestop', '--admin', server.url, '--timeout', '0.3'], io)).toBe(3);
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(290);
-    expect(Date.now() - startedAt).toBeLessThan(3000);
+    // at its --timeout, not never: a loose bound for busy machines
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
     expect(io.stderr.text).toBe('timed out after 0.3 s\n');
   });
 

@@ -293,7 +293,8 @@ describe('Provider drain', () => {
     registry.hangDeregister = true;
     const started = Date.now();
     const summary = await provider.drain();
-    expect(Date.now() - started).toBeLessThan(2000);
+    // bounded by maxDrainMs (300 ms), not by the registry's 60 s timeouts; a loose bound for busy machines
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect(summary).toMatchObject({ outcome: 'timeout', registry: 'failed', cut: [], exitCode: 0 });
   });
 

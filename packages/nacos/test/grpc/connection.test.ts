@@ -163,7 +163,10 @@ describe('GrpcConnection', () => {
   it('once a connection was lost, lookups fail at once; requests go through again on the next connection', async () => {
     const server = await fake();
     const port = Number(server.address.split(':')[1]);
-    const c = connection([server.address], { timing: { reconnectMinMs: 20, reconnectMaxMs: 50 } });
+    const c = connection([server.address], {
+      requestTimeoutMs: 10_000,
+      timing: { reconnectMinMs: 20, reconnectMaxMs: 50 },
+    });
     await c.ready('wait');
     await server.stop();
     await until(() => c.readyEpoch === undefined, 'the loss');
@@ -171,7 +174,8 @@ describe('GrpcConnection', () => {
     await expect(c.request('ServiceQueryRequest', {}, { wait: 'fail-fast-when-lost' })).rejects.toMatchObject({
       code: 'LOSSLESS_ERR_NACOS_UNAVAILABLE',
     });
-    expect(Date.now() - started).toBeLessThan(100);
+    // at once, not at its 10 s timeout (a loose bound: the machine may be busy)
+    expect(Date.now() - started).toBeLessThan(2500);
     const back = await fake(port);
     await until(() => c.readyEpoch !== undefined, 'the next connection');
     await expect(c.request('InstanceRequest', {}, { wait: 'wait' })).resolves.toMatchObject({ resultCode: 200 });
@@ -185,13 +189,14 @@ describe('GrpcConnection', () => {
       code: 'LOSSLESS_ERR_NACOS_UNAVAILABLE',
       message: expect.stringMatching(/127\.0\.0\.1:1, 127\.0\.0\.1:2/),
     });
-    expect(Date.now() - started).toBeLessThan(2000);
-    // a known outage: the next caller hears it without waiting
+    // long before its 10 s timeout (a loose bound: the machine may be busy)
+    expect(Date.now() - started).toBeLessThan(5000);
+    // a known outage: the next caller hears it without waiting for the servers again
     const next = Date.now();
     await expect(c.request('InstanceRequest', {}, { wait: 'wait' })).rejects.toMatchObject({
       code: 'LOSSLESS_ERR_NACOS_UNAVAILABLE',
     });
-    expect(Date.now() - next).toBeLessThan(50);
+    expect(Date.now() - next).toBeLessThan(2500);
   });
 
   it('close() ends what waits for a connection, without reporting a loss', async () => {
