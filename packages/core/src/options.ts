@@ -2,6 +2,8 @@
 // every default in one place, and every bad value rejected up front with the option's name.
 
 import type { Server } from 'node:http';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,6 +12,12 @@ import { type Logger, silentLogger } from './logger.js';
 import type { ProviderRegistry } from './registry/types.js';
 import type { RegistryFactory } from './registry/url.js';
 import { isHost, isPort } from './registry/validate.js';
+
+/**
+ * A server a provider can run: node:http, node:https, or node:http2 (`createServer()`, h2c, and
+ * `createSecureServer()`, with or without `allowHTTP1`), through its 'request' event.
+ */
+export type ProviderServer = Server | HttpsServer | Http2Server | Http2SecureServer;
 
 export type WarmupFn = (signal: AbortSignal) => unknown | Promise<unknown>;
 
@@ -88,8 +96,8 @@ export interface ProviderOptions {
   readonly registry?: string | ProviderRegistry;
   /** Factories for registry URL schemes core does not know, e.g. `{ nacos: ... }`. */
   readonly registrySchemes?: Readonly<Record<string, RegistryFactory>>;
-  /** The server to track. May also be given later with `attach()`. */
-  readonly server?: Server;
+  /** The server to track (node:http, node:https or node:http2). May also be given later with `attach()`. */
+  readonly server?: ProviderServer;
   readonly instance?: InstanceOptions;
   /** Admin server options, or `false` for none (mount the admin handler yourself). */
   readonly admin?: AdminOptions | false;
@@ -130,7 +138,7 @@ export interface ResolvedProviderOptions {
   readonly service: string;
   readonly registry: string | ProviderRegistry;
   readonly registrySchemes: Readonly<Record<string, RegistryFactory>>;
-  readonly server: Server | undefined;
+  readonly server: ProviderServer | undefined;
   readonly instance: {
     readonly ip: string | undefined;
     readonly port: number | undefined;
@@ -308,7 +316,7 @@ export function resolveProviderOptions(options: ProviderOptions): ResolvedProvid
   }
 
   if (options.server !== undefined && !isServer(options.server))
-    throw new InvalidOptionError('server', options.server, 'expected a node:http Server');
+    throw new InvalidOptionError('server', options.server, 'expected a node:http, node:https or node:http2 server');
 
   const metrics = options.metrics;
   if (
@@ -407,7 +415,8 @@ function isRegistry(value: unknown): value is ProviderRegistry {
   );
 }
 
-function isServer(value: unknown): value is Server {
+/** A node:http, node:https or node:http2 server (or one shaped like them). */
+function isServer(value: unknown): value is ProviderServer {
   return (
     typeof value === 'object' &&
     value !== null &&

@@ -1,0 +1,162 @@
+// The connections of a node:http2 server, for the drain. HTTP/2 has no `Connection: close`: a
+// session is told to go away with GOAWAY frames, and Node's server.close() leaves sessions open
+// (nodejs/node#57611), so the provider follows them itself:
+//   - at the start of a drain, every session open then gets a first GOAWAY with the highest stream id
+//     (2^31-1) and a PING; once the PING comes back, the final GOAWAY (the last stream the server
+//     processed). The PING is sent right after the first GOAWAY on the same connection, so its
+//     acknowledgement comes after every stream the client opened before it read the GOAWAY: the
+//     final one is sent exactly one round trip later, no sooner, with no fixed delay to guess (a
+//     client that never answers gets it after FINAL_GOAWAY_MAX_MS). nghttp2 takes no new stream once
+//     it sent any GOAWAY, so a stream that crossed the first one is not processed; the final one
+//     tells the client so (its id is above the last stream id), and the client replays it
+//     elsewhere: safe for any method, since the server never saw it.
+//   - a session opened during the drain gets the same once its first stream arrives: the streams
+//     that opened it are served (marked), as an HTTP/1.1 connection opened during a drain is served
+//     and closed after its response. Sending GOAWAY as soon as it connects would refuse every
+//     request of a caller that still routes to this instance, again on each reconnection.
+//   - streams already open are served to their end;
+//   - at the end of the drain every session is closed (session.close(): it ends once its streams
+//     have), and what is left is destroyed at drain.closeTimeoutMs.
+// HTTP/1.1 connections of an `allowHTTP1` server are Node's http connections: the tracker marks
+// their responses with `Connection: close` as on a node:http server; the idle ones are closed here
+// at the end (an http2 server has no closeIdleConnections()).
+
+import type { ServerResponse } from 'node:http';
+import {
+  constants,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+
+/** The highest stream id: a first GOAWAY that says "going away" without refusing any stream yet. */
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** When a client does not acknowledge the PING, the final GOAWAY goes out after this, in ms. */
+export const FINAL_GOAWAY_MAX_MS = 1000;
+
+export type AnyHttp2Server = Http2Server | Http2SecureServer;
+
+/** True for a node:http2 server (`http2.createServer()`, `http2.createSecureServer()`). */
+export function isHttp2Server(server: object): server is AnyHttp2Server {
+  // updateSettings() exists on http2 servers only; http(s) servers have closeIdleConnections() instead
+  return typeof (server as Partial<Http2Server>).updateSettings === 'function';
+}
+
+/** True for the response of an HTTP/2 stream (compat API), false for an HTTP/1.x response. */
+export function isHttp2Response(res: ServerResponse | Http2ServerResponse): res is Http2ServerResponse {
+  return (res as Partial<Http2ServerResponse>).stream !== undefined;
+}
+
+type Http1Socket = TLSSocket & { _httpMessage?: ServerResponse | null };
+
+export class Http2Sessions {
+  readonly #server: AnyHttp2Server;
+  readonly #sessions = new Set<ServerHttp2Session>();
+  /** HTTP/1.1 connections of an allowHTTP1 server. */
+  readonly #http1 = new Set<Http1Socket>();
+  /** Sessions that got their first GOAWAY. */
+  readonly #told = new WeakSet<ServerHttp2Session>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #draining = false;
+  #closing = false;
+
+  constructor(server: AnyHttp2Server) {
+    this.#server = server;
+    server.on('session', this.#onSession);
+    server.on('secureConnection', this.#onSecureConnection);
+  }
+
+  /** Open sessions (HTTP/2 connections). */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Open HTTP/1.1 connections (allowHTTP1). */
+  get http1Size(): number {
+    return this.#http1.size;
+  }
+
+  /** The drain begins: every session open now goes away the graceful way; later ones after their first stream. */
+  goaway(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const session of this.#sessions) this.#goaway(session);
+  }
+
+  /** The end of the drain: every session closes once its streams have; idle HTTP/1.1 connections close. */
+  close(): void {
+    this.#closing = true;
+    this.#clearTimers();
+    for (const session of this.#sessions) if (!session.closed && !session.destroyed) session.close();
+    for (const socket of this.#http1) {
+      if (idle(socket)) socket.destroy();
+      // ends after the response under way (one that started before the drain has no Connection: close)
+      else socket._httpMessage?.once('finish', () => socket.end());
+    }
+  }
+
+  /** Destroys every session and connection left (the close timeout, or a drain cut short). */
+  destroy(): void {
+    this.#closing = true;
+    this.#clearTimers();
+    for (const session of this.#sessions) session.destroy();
+    for (const socket of this.#http1) socket.destroy();
+  }
+
+  detach(): void {
+    this.#clearTimers();
+    this.#server.removeListener('session', this.#onSession);
+    this.#server.removeListener('secureConnection', this.#onSecureConnection);
+  }
+
+  readonly #onSession = (session: ServerHttp2Session): void => {
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
+    if (this.#closing) session.close();
+    else if (this.#draining) session.once('stream', () => this.#goaway(session));
+  };
+
+  readonly #onSecureConnection = (socket: Http1Socket): void => {
+    if (socket.alpnProtocol === 'h2') return;
+    this.#http1.add(socket);
+    socket.once('close', () => this.#http1.delete(socket));
+  };
+
+  #goaway(session: ServerHttp2Session): void {
+    if (session.closed || session.destroyed || this.#told.has(session)) return;
+    this.#told.add(session);
+    session.goaway(constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    let sent = false;
+    const final = (): void => {
+      if (sent) return;
+      sent = true;
+      clearTimeout(timer);
+      this.#timers.delete(timer);
+      // lastStreamID 0: nghttp2's last processed stream
+      if (!session.closed && !session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR);
+    };
+    const timer = setTimeout(final, FINAL_GOAWAY_MAX_MS).unref();
+    this.#timers.add(timer);
+    // nghttp2 sends a PING before frames queued earlier: ask for it once the GOAWAY is on the wire
+    setImmediate(() => {
+      if (sent || session.closed || session.destroyed) return;
+      try {
+        session.ping(() => final());
+      } catch {
+        // too many PINGs outstanding, or the session is going: the timer sends the final GOAWAY
+      }
+    });
+  }
+
+  #clearTimers(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
+
+/** An HTTP/1.1 connection with no response under way. */
+function idle(socket: Http1Socket): boolean {
+  return socket._httpMessage === null || socket._httpMessage === undefined;
+}
