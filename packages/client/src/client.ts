@@ -1,9 +1,11 @@
 // createClient(): a fetch-compatible function and an undici Dispatcher that call services by name
 // (`http://order-service/api/orders`) through the registry, losing no request while their instances
-// come and go.
+// come and go. Instances registered as secure are called over https, where undici negotiates HTTP/2;
+// a GOAWAY on an instance's session takes it out of rotation as the offline marker does.
 
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { ConnectionOptions } from 'node:tls';
 import {
   DEFAULT_MARKER_HEADER,
   type DiscoveryRegistry,
@@ -75,6 +77,14 @@ export interface ClientOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Connections per instance. Default: unlimited (undici's default). */
   readonly connections?: number;
+  /**
+   * TLS options for https instances (undici's `connect`), e.g. `{ ca }` for providers whose
+   * certificates a private CA signed. undici negotiates HTTP/2 with them when they offer it.
+   */
+  readonly connect?: Pick<
+    ConnectionOptions,
+    'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'rejectUnauthorized' | 'servername' | 'ciphers' | 'minVersion'
+  >;
   /** Smallest interval between two registry refreshes of one service triggered by markers, in ms. Default 100. */
   readonly refreshIntervalMs?: number;
   readonly logger?: Logger;
@@ -167,6 +177,13 @@ export function createClient(options: ClientOptions): LosslessClient {
   const connections = options.connections ?? undefined;
   if (connections !== undefined && !(Number.isSafeInteger(connections) && connections >= 1))
     throw new InvalidOptionError('connections', connections, 'expected an integer >= 1');
+  const connect = options.connect ?? undefined;
+  if (connect !== undefined && (typeof connect !== 'object' || connect === null || Array.isArray(connect)))
+    throw new InvalidOptionError(
+      'connect',
+      connect,
+      'expected an object of TLS options ({ ca, rejectUnauthorized, ... })',
+    );
 
   const clock = group('clock', options.clock);
   for (const key of ['now', 'wallNow', 'random'] as const) {
@@ -218,12 +235,22 @@ export function createClient(options: ClientOptions): LosslessClient {
   const agent = new Agent({
     keepAliveTimeout: keepAliveTimeoutMs,
     ...(connections !== undefined ? { connections } : {}),
+    ...(connect !== undefined ? { connect: { ...connect } } : {}),
     factory: (origin, opts: Pool.Options) => {
       for (const pool of pools) if (pool.closed || pool.destroyed) pools.delete(pool);
       const pool = opts.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
       pools.add(pool);
       return pool;
     },
+  });
+  // An HTTP/2 session that gets GOAWAY: the instance is going away (a lossless provider sends it when
+  // its drain begins), perhaps before any response could carry the marker (an idle session). undici
+  // reports it once per session, as a 'disconnect' whose error says GOAWAY; streams above the
+  // GOAWAY's last stream id are replayed by undici itself on a new connection, below the
+  // interceptors, so they are neither counted twice nor lost. Only a graceful GOAWAY (code 0,
+  // NO_ERROR) ejects: one with an error code is a connection failure, which the breaker counts.
+  agent.on('disconnect', (origin, _targets, error) => {
+    if (isGracefulGoaway(error)) table.ejectOrigin(originOf(origin), 'goaway');
   });
   const balanceDeps: BalanceDeps = {
     table,
@@ -314,6 +341,19 @@ export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | 
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
+
+/** undici's error for a session closed by a GOAWAY with NO_ERROR (lib/dispatcher/client-h2.js). */
+function isGracefulGoaway(error: (Error & { code?: string }) | undefined): boolean {
+  return error?.code === 'UND_ERR_INFO' && /"GOAWAY" frame received with code 0$/.test(error.message);
+}
+
+function originOf(origin: string | URL): string {
+  try {
+    return new URL(String(origin)).origin;
+  } catch {
+    return String(origin);
+  }
+}
 
 /** An option group (`warmup`, `retry`, ...): unset means every default; anything but an object is refused. */
 function group<T extends object>(name: string, value: T | undefined): T | Record<string, never> {

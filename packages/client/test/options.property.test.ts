@@ -109,6 +109,7 @@ const validOptions = fc.record(
     timeoutMs: fc.integer({ min: 0, max: 86_400_000 }),
     keepAliveTimeoutMs: fc.integer({ min: 1, max: 600_000 }),
     connections: fc.integer({ min: 1, max: 1000 }),
+    connect: fc.constant({ rejectUnauthorized: true }),
     refreshIntervalMs: fc.integer({ min: 0, max: 60_000 }),
     logger: fc.constant({ debug: noop, info: noop, warn: noop, error: noop }),
     clock: fc.record({ now: fc.constant(() => 0), wallNow: fc.constant(Date.now), random: fc.constant(Math.random) }),
@@ -143,6 +144,7 @@ const SLOTS = [
   'timeoutMs',
   'keepAliveTimeoutMs',
   'connections',
+  'connect',
   'refreshIntervalMs',
   'logger',
   'logger.warn',
@@ -231,6 +233,7 @@ function problem(input: Input): string | undefined {
     ['refreshIntervalMs', (v) => inRange(v, 0, 60_000)],
   ];
   for (const [key, valid] of numbers) if (given(input[key]) && !valid(input[key])) return key;
+  if (given(input.connect) && !isObject(input.connect)) return 'connect';
   if (given(input.logger) && !hasFunctions(input.logger, ['debug', 'info', 'warn', 'error'])) return 'logger';
   return undefined;
 }
@@ -314,6 +317,8 @@ describe('createClient: counterexamples found by the properties above', () => {
     ['connections 1.5', 'connections', { connections: 1.5 }],
     ['connections as a BigInt (was a TypeError)', 'connections', { connections: 10n }],
     ['a logger without functions', 'logger', { logger: 5 }],
+    ['connect that is a string', 'connect', { connect: 'tls' }],
+    ['connect that is an array', 'connect', { connect: [] }],
     ['a registry scheme factory that is not a function', 'registrySchemes', { registrySchemes: { nacos: 5 } }],
     ['warmup that is a number', 'warmup', { warmup: 5 }],
     ['retry that is an array', 'retry', { retry: [] }],
