@@ -2,18 +2,20 @@
 // session is told to go away with GOAWAY frames, and Node's server.close() leaves sessions open
 // (nodejs/node#57611), so the provider follows them itself:
 //   - at the start of a drain, every session open then gets a first GOAWAY with the highest stream id
-//     (2^31-1) and a PING; once the PING comes back, the final GOAWAY (the last stream the server
-//     processed). The PING is sent right after the first GOAWAY on the same connection, so its
-//     acknowledgement comes after every stream the client opened before it read the GOAWAY: the
-//     final one is sent exactly one round trip later, no sooner, with no fixed delay to guess (a
-//     client that never answers gets it after FINAL_GOAWAY_MAX_MS). nghttp2 takes no new stream once
-//     it sent any GOAWAY, so a stream that crossed the first one is not processed; the final one
-//     tells the client so (its id is above the last stream id), and the client replays it
-//     elsewhere: safe for any method, since the server never saw it.
-//   - a session opened during the drain gets the same once its first stream arrives: the streams
-//     that opened it are served (marked), as an HTTP/1.1 connection opened during a drain is served
-//     and closed after its response. Sending GOAWAY as soon as it connects would refuse every
-//     request of a caller that still routes to this instance, again on each reconnection.
+//     (2^31-1), then the final one with the last stream the server processed. The final one goes out
+//     once a PING sent after the first comes back: the acknowledgement arrives after every stream the
+//     client opened before it read the first GOAWAY, so it is one measured round trip later, no
+//     sooner and no fixed delay to guess. Two facts of nghttp2 (Node's HTTP/2) shape the rest: once
+//     it sent any GOAWAY it processes no new stream (a stream that crossed the first GOAWAY is left
+//     unanswered until the final one tells the client it was not processed, which the client then
+//     replays elsewhere, safely for any method), and a session with no stream open stops reading
+//     after a GOAWAY (the PING's answer would never be read). So the final GOAWAY goes out at once
+//     when the session has no stream open, at the PING's answer otherwise, or when its last stream
+//     ends, whichever comes first (after FINAL_GOAWAY_MAX_MS at worst: a client that never answers).
+//   - a session opened during the drain is served: it gets the same GOAWAYs once it has served a
+//     stream and has none open, as an HTTP/1.1 connection opened during a drain is closed after its
+//     last response. Telling it to go away at once would refuse the requests of a caller that still
+//     routes here, again on every new connection.
 //   - streams already open are served to their end;
 //   - at the end of the drain every session is closed (session.close(): it ends once its streams
 //     have), and what is left is destroyed at drain.closeTimeoutMs.
@@ -28,6 +30,7 @@ import {
   type Http2Server,
   type Http2ServerResponse,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 
@@ -51,13 +54,23 @@ export function isHttp2Response(res: ServerResponse | Http2ServerResponse): res 
 
 type Http1Socket = TLSSocket & { _httpMessage?: ServerResponse | null };
 
+/** What is known of one session. */
+interface SessionState {
+  /** Streams open now. */
+  open: number;
+  /** Streams seen. */
+  served: number;
+  /** Opened during the drain: told to go away once it served a stream and has none open. */
+  late: boolean;
+  /** Sends the final GOAWAY, once the first one went out. */
+  final: (() => void) | undefined;
+}
+
 export class Http2Sessions {
   readonly #server: AnyHttp2Server;
-  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #sessions = new Map<ServerHttp2Session, SessionState>();
   /** HTTP/1.1 connections of an allowHTTP1 server. */
   readonly #http1 = new Set<Http1Socket>();
-  /** Sessions that got their first GOAWAY. */
-  readonly #told = new WeakSet<ServerHttp2Session>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #draining = false;
   #closing = false;
@@ -78,18 +91,18 @@ export class Http2Sessions {
     return this.#http1.size;
   }
 
-  /** The drain begins: every session open now goes away the graceful way; later ones after their first stream. */
+  /** The drain begins: every session open now goes away the graceful way; later ones once served. */
   goaway(): void {
     if (this.#draining) return;
     this.#draining = true;
-    for (const session of this.#sessions) this.#goaway(session);
+    for (const [session, state] of this.#sessions) this.#goaway(session, state);
   }
 
   /** The end of the drain: every session closes once its streams have; idle HTTP/1.1 connections close. */
   close(): void {
     this.#closing = true;
     this.#clearTimers();
-    for (const session of this.#sessions) if (!session.closed && !session.destroyed) session.close();
+    for (const session of this.#sessions.keys()) if (!session.closed && !session.destroyed) session.close();
     for (const socket of this.#http1) {
       if (idle(socket)) socket.destroy();
       // ends after the response under way (one that started before the drain has no Connection: close)
@@ -101,7 +114,7 @@ export class Http2Sessions {
   destroy(): void {
     this.#closing = true;
     this.#clearTimers();
-    for (const session of this.#sessions) session.destroy();
+    for (const session of this.#sessions.keys()) session.destroy();
     for (const socket of this.#http1) socket.destroy();
   }
 
@@ -112,10 +125,20 @@ export class Http2Sessions {
   }
 
   readonly #onSession = (session: ServerHttp2Session): void => {
-    this.#sessions.add(session);
+    const state: SessionState = { open: 0, served: 0, late: this.#draining, final: undefined };
+    this.#sessions.set(session, state);
     session.once('close', () => this.#sessions.delete(session));
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      state.open++;
+      state.served++;
+      stream.once('close', () => {
+        state.open--;
+        if (state.open > 0) return;
+        if (state.final !== undefined) state.final();
+        else if (state.late && !this.#closing) this.#goaway(session, state);
+      });
+    });
     if (this.#closing) session.close();
-    else if (this.#draining) session.once('stream', () => this.#goaway(session));
   };
 
   readonly #onSecureConnection = (socket: Http1Socket): void => {
@@ -124,9 +147,10 @@ export class Http2Sessions {
     socket.once('close', () => this.#http1.delete(socket));
   };
 
-  #goaway(session: ServerHttp2Session): void {
-    if (session.closed || session.destroyed || this.#told.has(session)) return;
-    this.#told.add(session);
+  #goaway(session: ServerHttp2Session, state: SessionState): void {
+    if (session.closed || session.destroyed || state.final !== undefined) return;
+    // opened during the drain: its first streams are served first
+    if (state.late && (state.served === 0 || state.open > 0)) return;
     session.goaway(constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
     let sent = false;
     const final = (): void => {
@@ -137,6 +161,13 @@ export class Http2Sessions {
       // lastStreamID 0: nghttp2's last processed stream
       if (!session.closed && !session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR);
     };
+    state.final = final;
+    // no stream open: the session reads nothing more (not even the PING's answer)
+    if (state.open === 0) {
+      sent = true;
+      if (!session.closed && !session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR);
+      return;
+    }
     const timer = setTimeout(final, FINAL_GOAWAY_MAX_MS).unref();
     this.#timers.add(timer);
     // nghttp2 sends a PING before frames queued earlier: ask for it once the GOAWAY is on the wire
