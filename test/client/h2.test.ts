@@ -17,6 +17,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { CLIENT_CHANNELS, createClient, type LosslessClient } from '@lossless/client';
 import { createProvider, type DiscoveryRegistry, type Instance, type Provider } from '@lossless/core';
+import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../support.js';
 import { TLS } from '../tls.js';
@@ -219,6 +220,49 @@ describe('client over HTTP/2 (TLS) to core providers', () => {
     // streams a GOAWAY left out happen below the client and are not requests of their own)
     expect(a.seen.length + b.seen.length).toBe(sent);
     expect(c.instances(SERVICE).every((i) => i.inFlight === 0)).toBe(true);
+  });
+
+  it('lets a plain undici client (no lossless) that keeps calling a draining provider lose nothing and wait no longer', async () => {
+    const a = await startProvider();
+    const pool = new Pool(a.origin, { connect: { ca: TLS.cert } });
+    let sent = 0;
+    let slowest = 0;
+    const failures: unknown[] = [];
+    const replies: Promise<void>[] = [];
+    let stop = false;
+    const load = (async () => {
+      while (!stop) {
+        sent++;
+        const started = Date.now();
+        replies.push(
+          pool
+            .request({ path: '/', method: sent % 5 === 0 ? 'POST' : 'GET', body: sent % 5 === 0 ? '{}' : undefined })
+            .then(
+              async (r) => {
+                await r.body.text();
+                slowest = Math.max(slowest, Date.now() - started);
+              },
+              (error: unknown) => {
+                failures.push(error);
+              },
+            ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    await until(() => a.seen.length > 50, 'load on the provider');
+    const drained = a.provider.drain();
+    // the caller keeps calling (it does not read the marker): new sessions are served
+    await until(() => a.provider.tracker.arrivedWhileMarking > 50, 'requests served during the drain');
+    stop = true;
+    await load;
+    await Promise.all(replies);
+    await pool.close();
+    await drained;
+    expect(failures).toEqual([]);
+    expect(a.seen.length).toBe(sent);
+    // no stream waited for a GOAWAY that a session which stopped reading would never send
+    expect(slowest).toBeLessThan(500);
   });
 
   it('retries a POST whose stream was refused (REFUSED_STREAM: never processed) on another instance', async () => {

@@ -43,11 +43,15 @@ export function isRetryable(input: RetryInput): boolean {
   return IDEMPOTENT.has(input.method.toUpperCase()) || input.hasIdempotencyKey;
 }
 
-/** An HTTP/2 stream the server never processed: refused, or left out by a GOAWAY. */
+/**
+ * An HTTP/2 stream the server never processed: refused, left out by a GOAWAY, or whose HEADERS could
+ * not be sent (the session was going away). undici replays these once by itself; what reaches the
+ * client is what was left when that replay was spent.
+ */
 export function neverProcessed(error: RetryInput['error']): boolean {
   if (error?.http2ErrorCode === NGHTTP2_REFUSED_STREAM) return true;
-  // undici fails a request above the GOAWAY's last stream id with this once its own replay is spent
-  return error?.code === 'UND_ERR_INFO' && error.message?.includes('"GOAWAY" frame received') === true;
+  if (error?.code !== 'UND_ERR_INFO' || error.message === undefined) return false;
+  return error.message.includes('"GOAWAY" frame received') || error.message.includes('"frameError" received - type 1,');
 }
 
 /** True when the body can be sent again as it is. */

@@ -16,12 +16,14 @@ const internal = {
 };
 const goaway = { code: 'UND_ERR_INFO', message: 'HTTP/2: "GOAWAY" frame received with code 0' };
 const halfClosed = { code: 'UND_ERR_INFO', message: 'HTTP/2: stream half-closed (remote)' };
+const headersNotSent = { code: 'UND_ERR_INFO', message: 'HTTP/2: "frameError" received - type 1, code -529' };
 
 describe('retry policy over HTTP/2', () => {
   it.each([
     ['REFUSED_STREAM', refused, 'POST', true],
     ['REFUSED_STREAM', refused, 'GET', true],
     ['left out by a GOAWAY', goaway, 'POST', true],
+    ['HEADERS that could not be sent', headersNotSent, 'POST', true],
     ['another reset (INTERNAL_ERROR)', internal, 'GET', true],
     ['another reset (INTERNAL_ERROR)', internal, 'PUT', true],
     ['another reset (INTERNAL_ERROR)', internal, 'POST', false],
@@ -33,6 +35,7 @@ describe('retry policy over HTTP/2', () => {
   it('counts refused and GOAWAY-left-out streams as never processed (no retry budget spent), nothing else', () => {
     expect(neverProcessed(refused)).toBe(true);
     expect(neverProcessed(goaway)).toBe(true);
+    expect(neverProcessed(headersNotSent)).toBe(true);
     expect(neverProcessed(internal)).toBe(false);
     expect(neverProcessed(halfClosed)).toBe(false);
     expect(neverProcessed({ code: 'ECONNRESET' })).toBe(false);
