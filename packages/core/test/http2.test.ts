@@ -12,6 +12,7 @@ import {
   type Http2ServerRequest,
   type Http2ServerResponse,
   type IncomingHttpHeaders,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { type AddressInfo, connect as connectTcp, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -39,6 +40,16 @@ function follow(server: Http2Server): Http2Sessions {
   const sessions = new Http2Sessions(server);
   followed.push(sessions);
   return sessions;
+}
+
+/** The streams open on `server`, as the tracker gives them to Http2Sessions.goaway(). */
+function openStreams(server: Http2Server): Set<ServerHttp2Stream> {
+  const open = new Set<ServerHttp2Stream>();
+  server.on('stream', (stream: ServerHttp2Stream) => {
+    open.add(stream);
+    stream.once('close', () => open.delete(stream));
+  });
+  return open;
 }
 
 async function listenH2(): Promise<{ server: Http2Server; port: number }> {
@@ -191,6 +202,7 @@ describe('Http2Sessions', () => {
   it('sends a first GOAWAY with the highest stream id, the final one a round trip later, and serves open streams', async () => {
     const { server, port } = await listenH2();
     const sessions = follow(server);
+    const streams = openStreams(server);
     let arrived = 0;
     server.prependListener('request', () => arrived++);
     const client = session(port);
@@ -199,7 +211,7 @@ describe('Http2Sessions', () => {
     await get(client, '/');
     const open = get(client, '/?ms=200');
     await until(() => sessions.size === 1 && arrived === 2, 'the open stream at the server');
-    sessions.goaway();
+    sessions.goaway(streams);
     await until(() => goaways.length >= 2, 'two GOAWAY frames');
     expect(goaways[0]).toBe(2 ** 31 - 1);
     expect(goaways[1]).toBe(3); // the open stream, the last one processed
@@ -209,6 +221,7 @@ describe('Http2Sessions', () => {
   it('tells a client whose stream crossed the first GOAWAY that it was not processed, within a round trip', async () => {
     const { server, port } = await listenH2();
     const sessions = follow(server);
+    const streams = openStreams(server);
     const seen: string[] = [];
     server.prependListener('request', (req: Http2ServerRequest) => seen.push(req.url));
     // a client that opened stream 3 before it read the GOAWAY: written before its PING acknowledgement
@@ -216,10 +229,12 @@ describe('Http2Sessions', () => {
     raw.headers(1, '/?ms=300');
     await until(() => seen.length === 1, 'the first stream');
     const started = Date.now();
-    sessions.goaway();
+    sessions.goaway(streams);
     await until(() => raw.goaways.length === 2, 'the final GOAWAY');
     expect(Date.now() - started).toBeLessThan(250); // a round trip, not the end of the open stream
     expect(raw.goaways).toEqual([2 ** 31 - 1, 1]); // stream 3 was not processed: the client may replay it
+    // the final GOAWAY answered the PING that followed the first one: one round trip later
+    expect(raw.frames.filter((f) => f === 'GOAWAY' || f === 'PING')).toEqual(['GOAWAY', 'PING', 'GOAWAY']);
     expect(seen).toEqual(['/?ms=300']);
     await until(() => raw.ended.includes(1), 'the open stream served');
   });
@@ -367,6 +382,8 @@ interface RawClient {
   headers: (stream: number, path: string) => void;
   goaways: number[];
   ended: number[];
+  /** Frames received, in order (GOAWAY, PING, ...). */
+  frames: string[];
 }
 
 async function rawClient(port: number, onFirstGoaway: (self: RawClient) => void = () => {}): Promise<RawClient> {
@@ -385,6 +402,15 @@ async function rawClient(port: number, onFirstGoaway: (self: RawClient) => void 
   socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS
   const goaways: number[] = [];
   const ended: number[] = [];
+  const frames: string[] = [];
+  const names: Record<number, string> = {
+    0: 'DATA',
+    1: 'HEADERS',
+    3: 'RST_STREAM',
+    4: 'SETTINGS',
+    6: 'PING',
+    7: 'GOAWAY',
+  };
   let buffer = Buffer.alloc(0);
   // frames are handled in the order they arrive: what onFirstGoaway writes goes out before any later ack
   socket.on('data', (data: Buffer) => {
@@ -396,6 +422,7 @@ async function rawClient(port: number, onFirstGoaway: (self: RawClient) => void 
       const id = buffer.readUInt32BE(5) & 0x7fffffff;
       const payload = buffer.subarray(9, 9 + length);
       buffer = buffer.subarray(9 + length);
+      frames.push(names[type] ?? String(type));
       if (type === 0x4 && (flags & 0x1) === 0) socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ack
       if (type === 0x6 && (flags & 0x1) === 0) socket.write(frame(0x6, 0x1, 0, payload)); // PING ack
       if (type === 0x7) {
@@ -423,6 +450,7 @@ async function rawClient(port: number, onFirstGoaway: (self: RawClient) => void 
       ),
     goaways,
     ended,
+    frames,
   };
   return self;
 }

@@ -97,7 +97,7 @@ export class Drain {
     // from now on every response carries the marker and Connection: close (HTTP/1.x), and every
     // HTTP/2 session goes away the graceful way
     tracker.startMarking(options.marker);
-    this.#ctx.sessions?.goaway();
+    this.#ctx.sessions?.goaway(tracker.http2Streams());
     const waiter = new DrainWaiter(options.drain, tracker, this.#ctx.now);
     this.#waiter = waiter;
     if (this.#forcedBy !== undefined) waiter.force();

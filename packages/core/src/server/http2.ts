@@ -56,9 +56,9 @@ type Http1Socket = TLSSocket & { _httpMessage?: ServerResponse | null };
 
 /** What is known of one session. */
 interface SessionState {
-  /** Streams open now. */
+  /** Streams open now (counted from the drain's start). */
   open: number;
-  /** Streams seen. */
+  /** Streams seen (from the drain's start). */
   served: number;
   /** Opened during the drain: told to go away once it served a stream and has none open. */
   late: boolean;
@@ -91,11 +91,24 @@ export class Http2Sessions {
     return this.#http1.size;
   }
 
-  /** The drain begins: every session open now goes away the graceful way; later ones once served. */
-  goaway(): void {
+  /**
+   * The drain begins: every session open now goes away the graceful way; later ones once served.
+   * `open`: the streams in flight now (the tracker's): sessions are followed stream by stream only
+   * from here on, so that this costs requests nothing before a drain. A stream open but not given
+   * (an ignored path) only makes its session's final GOAWAY come sooner.
+   */
+  goaway(open: Iterable<ServerHttp2Stream> = []): void {
     if (this.#draining) return;
     this.#draining = true;
-    for (const [session, state] of this.#sessions) this.#goaway(session, state);
+    for (const stream of open) {
+      const state = this.#sessions.get(stream.session as ServerHttp2Session);
+      if (state === undefined || stream.closed || stream.destroyed) continue;
+      this.#opened(stream, state);
+    }
+    for (const [session, state] of this.#sessions) {
+      this.#follow(session, state);
+      this.#goaway(session, state);
+    }
   }
 
   /** The end of the drain: every session closes once its streams have; idle HTTP/1.1 connections close. */
@@ -128,18 +141,26 @@ export class Http2Sessions {
     const state: SessionState = { open: 0, served: 0, late: this.#draining, final: undefined };
     this.#sessions.set(session, state);
     session.once('close', () => this.#sessions.delete(session));
-    session.on('stream', (stream: ServerHttp2Stream) => {
-      state.open++;
-      state.served++;
-      stream.once('close', () => {
-        state.open--;
-        if (state.open > 0) return;
-        if (state.final !== undefined) state.final();
-        else if (state.late && !this.#closing) this.#goaway(session, state);
-      });
-    });
+    if (this.#draining) this.#follow(session, state);
     if (this.#closing) session.close();
   };
+
+  /** From now on every stream of `session` is counted while it is open. */
+  #follow(session: ServerHttp2Session, state: SessionState): void {
+    session.on('stream', (stream: ServerHttp2Stream) => this.#opened(stream, state));
+  }
+
+  #opened(stream: ServerHttp2Stream, state: SessionState): void {
+    state.open++;
+    state.served++;
+    const session = stream.session as ServerHttp2Session;
+    stream.once('close', () => {
+      state.open--;
+      if (state.open > 0) return;
+      if (state.final !== undefined) state.final();
+      else if (state.late && !this.#closing) this.#goaway(session, state);
+    });
+  }
 
   readonly #onSecureConnection = (socket: Http1Socket): void => {
     if (socket.alpnProtocol === 'h2') return;

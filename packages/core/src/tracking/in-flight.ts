@@ -22,7 +22,7 @@
 // listener as it was: the HTTP/2 branch costs its requests nothing.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { constants, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type AnyHttp2Server, isHttp2Response, isHttp2Server } from '../server/http2.js';
@@ -205,6 +205,12 @@ export class InFlightTracker {
     let oldest = Number.POSITIVE_INFINITY;
     for (const [, start] of this.#entries()) if (start < oldest) oldest = start;
     return oldest === Number.POSITIVE_INFINITY ? 0 : this.#now() - oldest;
+  }
+
+  /** The HTTP/2 streams of the requests in flight and of the long-lived responses. */
+  *http2Streams(): Generator<ServerHttp2Stream> {
+    for (const [res] of this.#entries()) if (isHttp2Response(res)) yield res.stream;
+    for (const res of this.#streams.keys()) if (isHttp2Response(res)) yield res.stream;
   }
 
   /** Destroy the sockets of every request still in flight and every stream (used when a drain is cut short). */
