@@ -158,8 +158,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /**
    * Track `server`'s requests and close it at the end of the drain. Call before start(). A node:http2
-   * server's streams are tracked through its 'request' event (the compat API) and its sessions get
-   * GOAWAY during the drain; a server used only through its 'stream' event is not tracked.
+   * server's streams are tracked through its 'request' event (the compat API; listening for it makes
+   * Node build the compat objects of streams that a 'stream' handler answers, so those are counted
+   * too, but their answers carry no marker) and its sessions get GOAWAY during the drain.
    */
   attach<S extends ProviderServer>(server: S, closeServer?: (server: S) => Promise<void>): this {
     if (this.#server !== undefined && this.#server !== server)

@@ -358,6 +358,30 @@ describe('Provider on an http2 server', () => {
     servers.splice(servers.indexOf(server), 1);
   });
 
+  it('counts the streams of a server used through its stream event alone; their answers carry no marker', async () => {
+    const server = createH2Server();
+    servers.push(server);
+    server.on('stream', (stream) => {
+      stream.resume();
+      stream.on('end', () =>
+        setTimeout(() => {
+          stream.respond({ ':status': 200 });
+          stream.end('raw');
+        }, 150),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const provider = await start(server);
+    const client = session((server.address() as AddressInfo).port);
+    const reply = get(client, '/raw');
+    await until(() => provider.inFlight === 1, 'the raw stream counted');
+    const summary = provider.drain();
+    expect(await reply).toMatchObject({ status: 200, body: 'raw' });
+    expect((await reply).headers['x-lossless-offline']).toBeUndefined();
+    expect(await summary).toMatchObject({ outcome: 'idle', inFlightAtStart: 1, cut: [] });
+    servers.splice(servers.indexOf(server), 1);
+  });
+
   it('registers an http2 secure server with secure=true', async () => {
     const server = createSecureServer({ allowHTTP1: true });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
