@@ -184,6 +184,19 @@ describe('client over HTTP/2 (TLS) to core providers', () => {
     await drained;
   });
 
+  it('with ejectOnGoaway: false, leaves GOAWAY alone: the marker still ejects', async () => {
+    const a = await startProvider();
+    const b = await startProvider();
+    const c = clientFor([a, b], { ejectOnGoaway: false });
+    const ejections = listen<{ instance: string; reason: string }>(CLIENT_CHANNELS.eject);
+    for (let i = 0; i < 20; i++) await get(c, '/');
+    const drained = a.provider.drain();
+    // until a request lands on a (a new session there) and its marked answer ejects it
+    for (let i = 0; i < 200 && ejections.length === 0; i++) expect((await get(c, '/')).status).toBe(200);
+    expect(ejections).toEqual([expect.objectContaining({ instance: a.instance.id, reason: 'marker' })]);
+    await drained;
+  });
+
   it('loses no request of a steady load across a drain: marker and GOAWAY, replays counted once', async () => {
     const a = await startProvider();
     const b = await startProvider();

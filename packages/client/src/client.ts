@@ -85,6 +85,12 @@ export interface ClientOptions {
     ConnectionOptions,
     'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'rejectUnauthorized' | 'servername' | 'ciphers' | 'minVersion'
   >;
+  /**
+   * Take an instance out of rotation when its HTTP/2 session gets a graceful GOAWAY, as the offline
+   * marker does. Turn it off for providers (or proxies in front of them) that send GOAWAY for other
+   * reasons than going offline: an idle timeout, a maximum connection age. Default true.
+   */
+  readonly ejectOnGoaway?: boolean;
   /** Smallest interval between two registry refreshes of one service triggered by markers, in ms. Default 100. */
   readonly refreshIntervalMs?: number;
   readonly logger?: Logger;
@@ -177,6 +183,9 @@ export function createClient(options: ClientOptions): LosslessClient {
   const connections = options.connections ?? undefined;
   if (connections !== undefined && !(Number.isSafeInteger(connections) && connections >= 1))
     throw new InvalidOptionError('connections', connections, 'expected an integer >= 1');
+  const ejectOnGoaway = options.ejectOnGoaway ?? true;
+  if (typeof ejectOnGoaway !== 'boolean')
+    throw new InvalidOptionError('ejectOnGoaway', ejectOnGoaway, 'expected a boolean');
   const connect = options.connect ?? undefined;
   if (connect !== undefined && (typeof connect !== 'object' || connect === null || Array.isArray(connect)))
     throw new InvalidOptionError(
@@ -249,9 +258,10 @@ export function createClient(options: ClientOptions): LosslessClient {
   // GOAWAY's last stream id are replayed by undici itself on a new connection, below the
   // interceptors, so they are neither counted twice nor lost. Only a graceful GOAWAY (code 0,
   // NO_ERROR) ejects: one with an error code is a connection failure, which the breaker counts.
-  agent.on('disconnect', (origin, _targets, error) => {
-    if (isGracefulGoaway(error)) table.ejectOrigin(originOf(origin), 'goaway');
-  });
+  if (ejectOnGoaway)
+    agent.on('disconnect', (origin, _targets, error) => {
+      if (isGracefulGoaway(error)) table.ejectOrigin(originOf(origin), 'goaway');
+    });
   const balanceDeps: BalanceDeps = {
     table,
     breakers,

@@ -110,6 +110,7 @@ const validOptions = fc.record(
     keepAliveTimeoutMs: fc.integer({ min: 1, max: 600_000 }),
     connections: fc.integer({ min: 1, max: 1000 }),
     connect: fc.constant({ rejectUnauthorized: true }),
+    ejectOnGoaway: fc.boolean(),
     refreshIntervalMs: fc.integer({ min: 0, max: 60_000 }),
     logger: fc.constant({ debug: noop, info: noop, warn: noop, error: noop }),
     clock: fc.record({ now: fc.constant(() => 0), wallNow: fc.constant(Date.now), random: fc.constant(Math.random) }),
@@ -145,6 +146,7 @@ const SLOTS = [
   'keepAliveTimeoutMs',
   'connections',
   'connect',
+  'ejectOnGoaway',
   'refreshIntervalMs',
   'logger',
   'logger.warn',
@@ -234,6 +236,7 @@ function problem(input: Input): string | undefined {
   ];
   for (const [key, valid] of numbers) if (given(input[key]) && !valid(input[key])) return key;
   if (given(input.connect) && !isObject(input.connect)) return 'connect';
+  if (given(input.ejectOnGoaway) && typeof input.ejectOnGoaway !== 'boolean') return 'ejectOnGoaway';
   if (given(input.logger) && !hasFunctions(input.logger, ['debug', 'info', 'warn', 'error'])) return 'logger';
   return undefined;
 }
@@ -319,6 +322,7 @@ describe('createClient: counterexamples found by the properties above', () => {
     ['a logger without functions', 'logger', { logger: 5 }],
     ['connect that is a string', 'connect', { connect: 'tls' }],
     ['connect that is an array', 'connect', { connect: [] }],
+    ['ejectOnGoaway that is a string', 'ejectOnGoaway', { ejectOnGoaway: 'yes' }],
     ['a registry scheme factory that is not a function', 'registrySchemes', { registrySchemes: { nacos: 5 } }],
     ['warmup that is a number', 'warmup', { warmup: 5 }],
     ['retry that is an array', 'retry', { retry: [] }],
