@@ -3,7 +3,10 @@
 //   lossless  @lossless/client (marker ejection, safe retries, breakers, warm-up weights), or
 //   plain     undici Pools in round robin over the registry's instances: what most callers do.
 // Started with fork(): reports progress and, when told to stop (or after --max-seconds), its results.
+// --ca FILE: instances registered as secure are called over https trusting that certificate; undici
+// negotiates HTTP/2 with them (the demo's --protocol h2).
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createClient } from '@lossless/client';
 import { registryFromUrl } from '@lossless/core';
@@ -19,8 +22,10 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     'max-seconds': { type: 'string', default: '300' },
     'timeout-ms': { type: 'string', default: '10000' },
+    ca: { type: 'string' },
   },
 });
+const ca = args.ca === undefined ? undefined : readFileSync(args.ca, 'utf8');
 const schemes = { nacos: createNacosRegistry };
 const rate = Number(args.rate);
 const timeoutMs = Number(args['timeout-ms']);
@@ -49,6 +54,7 @@ function makeClient() {
       timeoutMs,
       // the demo's instances are new together at start-up; warm-up applies to replacements
       warmup: { windowMs: 5000 },
+      ...(ca === undefined ? {} : { connect: { ca } }),
     });
     return {
       send: async ({ ms, method }) => {
@@ -72,8 +78,12 @@ function makeClient() {
       pools = instances
         .filter((i) => i.enabled && i.healthy && i.weight > 0)
         .map((i) => {
-          const origin = `http://${i.ip}:${i.port}`;
-          if (!byOrigin.has(origin)) byOrigin.set(origin, new Pool(origin, { keepAliveTimeout: 4000 }));
+          const origin = `${i.metadata.secure === 'true' ? 'https' : 'http'}://${i.ip}:${i.port}`;
+          if (!byOrigin.has(origin))
+            byOrigin.set(
+              origin,
+              new Pool(origin, { keepAliveTimeout: 4000, ...(ca === undefined ? {} : { connect: { ca } }) }),
+            );
           return byOrigin.get(origin);
         });
       if (pools.length > 0) resolve();

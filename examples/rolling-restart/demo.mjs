@@ -5,6 +5,10 @@
 //   node examples/rolling-restart/demo.mjs [--mode lossless|naive|close-only|fixed-sleep]
 //     [--client lossless|plain] [--registry URL] [--rate N] [--providers N] [--restarts N]
 //     [--steady S] [--seed N] [--quiet-window-ms MS] [--sleep-ms MS] [--grace-seconds S] [--json FILE]
+//     [--protocol http1|h2]
+//
+// --protocol h2: the providers are node:http2 secure servers (provider-h2.mjs, a self-signed
+// certificate made for the run) and both clients call them over TLS, where undici negotiates HTTP/2.
 //
 // Bounded: the load stops by itself; every child process is killed on success, failure and Ctrl-C.
 // Everything listens on 127.0.0.1.
@@ -15,11 +19,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { tlsFiles } from './tls-files.mjs';
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const MODES = ['lossless', 'naive', 'close-only', 'fixed-sleep'];
 const WARMUP_MS = 1000;
 const CLIENTS = ['lossless', 'plain'];
+const PROTOCOLS = ['http1', 'h2'];
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +41,7 @@ const { values: args } = parseArgs({
     'sleep-ms': { type: 'string', default: '3000' },
     'grace-seconds': { type: 'string', default: '10' },
     json: { type: 'string' },
+    protocol: { type: 'string', default: 'http1' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -43,7 +50,7 @@ if (args.help) {
   console.log(
     'Usage: demo.mjs [--mode lossless|naive|close-only|fixed-sleep] [--client lossless|plain] [--registry URL]\n' +
       '  [--rate N] [--providers N] [--restarts N] [--steady S] [--seed N] [--quiet-window-ms MS] [--sleep-ms MS]\n' +
-      '  [--grace-seconds S] [--json FILE] [--quiet]',
+      '  [--grace-seconds S] [--json FILE] [--protocol http1|h2] [--quiet]',
   );
   process.exit(0);
 }
@@ -53,6 +60,7 @@ const fail = (message) => {
 };
 if (!MODES.includes(args.mode)) fail(`--mode must be one of ${MODES.join(', ')}`);
 if (!CLIENTS.includes(args.client)) fail(`--client must be one of ${CLIENTS.join(', ')}`);
+if (!PROTOCOLS.includes(args.protocol)) fail(`--protocol must be one of ${PROTOCOLS.join(', ')}`);
 const int = (name, min, max) => {
   const v = Number(args[name]);
   if (!Number.isInteger(v) || v < min || v > max) fail(`--${name} must be an integer in ${min}..${max}`);
@@ -69,6 +77,8 @@ int('seed', 0, 2 ** 31);
 
 const tempDir = args.registry === undefined ? await mkdtemp(join(tmpdir(), 'lossless-demo-')) : undefined;
 const registry = args.registry ?? pathToFileURL(tempDir).href;
+// h2: a certificate for this run (key.pem, cert.pem) that the providers serve and the consumer trusts
+const tls = args.protocol === 'h2' ? await tlsFiles() : undefined;
 const service = `demo-${process.pid}`;
 const children = new Set();
 const started = Date.now();
@@ -92,7 +102,8 @@ function startProvider() {
   const child = spawn(
     process.execPath,
     [
-      here('./provider.mjs'),
+      here(tls === undefined ? './provider.mjs' : './provider-h2.mjs'),
+      ...(tls === undefined ? [] : ['--tls-dir', tls.dir]),
       '--mode',
       args.mode,
       '--registry',
@@ -160,6 +171,7 @@ function startConsumer() {
       String(rate),
       '--seed',
       args.seed,
+      ...(tls === undefined ? [] : ['--ca', tls.cert]),
     ],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
@@ -196,7 +208,7 @@ const log = (line) => {
 
 try {
   console.error(
-    `lossless demo: ${providerCount} providers (mode ${args.mode}), consumer (client ${args.client}), ${rate} req/s, ${restarts} restarts, registry ${redact(registry)}`,
+    `lossless demo: ${providerCount} providers (mode ${args.mode}, ${args.protocol}), consumer (client ${args.client}), ${rate} req/s, ${restarts} restarts, registry ${redact(registry)}`,
   );
   const providers = Array.from({ length: providerCount }, () => startProvider());
   await Promise.all(providers.map((p) => p.ready));
@@ -286,6 +298,7 @@ function buildReport(r, { measureFrom, rolloutStart, rolloutEnd, drains }) {
   return {
     mode: args.mode,
     client: args.client,
+    protocol: args.protocol,
     registry: redact(registry).startsWith('file:') ? 'file' : redact(registry),
     rate,
     seed: Number(args.seed),
@@ -344,7 +357,7 @@ function printReport(report) {
   const row = (name, p) =>
     `  ${name.padEnd(9)} ${fmt(p.p50)} ${fmt(p.p99)} ${fmt(p.p999)} ${fmt(p.max)}   (${p.count} requests)`;
   console.log(`
-  mode ${report.mode}, client ${report.client}, registry ${report.registry}, ${report.rate} req/s, ${report.restarts} restarts in ${(report.rolloutMs / 1000).toFixed(1)} s
+  mode ${report.mode}, client ${report.client}, protocol ${report.protocol}, registry ${report.registry}, ${report.rate} req/s, ${report.restarts} restarts in ${(report.rolloutMs / 1000).toFixed(1)} s
 
   requests sent  ${report.requests}
   failures       ${f.total}   (refused ${f.refused}, reset ${f.reset}, 5xx ${f.status5xx}, timeout ${f.timeout}, other ${f.other})
@@ -381,4 +394,5 @@ function redact(url) {
 }
 async function cleanupTemp() {
   if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+  await tls?.remove();
 }

@@ -1,4 +1,4 @@
-// What lossless costs a provider per request, on loopback, in one run: six servers, each in its own
+// What lossless costs a provider per request, on loopback, in one run: eight servers, each in its own
 // process (provider-server.mjs), each answering GET / with 200 "ok":
 //   http               node:http createServer (the floor)
 //   http-lossless      the same server under @lossless/core createProvider({ server, ... }) + start()
@@ -6,6 +6,11 @@
 //   express-lossless   the same app under @lossless/express lossless(app, {...}).listen()
 //   fastify            fastify 5
 //   fastify-lossless   the same app under @lossless/fastify lossless(app, {...}).listen()
+//   http2              node:http2 createServer (h2c, the compat API's 'request' event)
+//   http2-lossless     the same server under @lossless/core createProvider({ server, ... }) + start()
+// The http2 variants are driven over h2c (undici allowH2 + useH2c: streams multiplexed on few
+// connections), so that TLS costs are not part of what is compared. They run when named:
+// --variants http2,http2-lossless (the default is the first six).
 // The lossless variants use registry 'static://127.0.0.1:1' (registration is a no-op), admin: false,
 // signals: false, exit: false: only the request path (the in-flight tracker) differs from the bare
 // variant. All six run for the whole benchmark; one at a time is loaded, by the same closed-loop
@@ -60,11 +65,15 @@ const VARIANTS = {
   'express-lossless': { label: 'express + lossless' },
   fastify: { label: 'fastify' },
   'fastify-lossless': { label: 'fastify + lossless' },
+  http2: { label: 'node:http2 (h2c)', h2c: true },
+  'http2-lossless': { label: 'node:http2 (h2c) + lossless', h2c: true },
 };
+const DEFAULT_VARIANTS = Object.keys(VARIANTS).filter((id) => VARIANTS[id].h2c !== true);
 const FRAMEWORKS = [
   ['node:http', 'http-lossless', 'http'],
   ['express', 'express-lossless', 'express'],
   ['fastify', 'fastify-lossless', 'fastify'],
+  ['node:http2 (h2c)', 'http2-lossless', 'http2'],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -77,7 +86,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '64' },
     connections: { type: 'string', default: '64' },
-    variants: { type: 'string', default: Object.keys(VARIANTS).join(',') },
+    variants: { type: 'string', default: DEFAULT_VARIANTS.join(',') },
     json: { type: 'string' },
     'server-cpu-prof': { type: 'string' },
     'max-other-cpu': { type: 'string', default: '10' },
@@ -89,7 +98,10 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(
     'node test/bench/provider-overhead.mjs [--rounds 6] [--duration 3] [--warmup 1] [--concurrency 64] ' +
-      `[--connections 64] [--variants ${Object.keys(VARIANTS).join(',')}] [--max-other-cpu 10] [--retries 2] ` +
+      `[--connections 64] [--variants ${DEFAULT_VARIANTS.join(',')}] [--max-other-cpu 10] [--retries 2] ` +
+      `(also ${Object.keys(VARIANTS)
+        .filter((id) => !DEFAULT_VARIANTS.includes(id))
+        .join(',')}) ` +
       '[--max-wait 120] [--json FILE] [--server-cpu-prof DIR]',
   );
   process.exit(0);
@@ -220,7 +232,7 @@ async function stopServers() {
 // started in it. The server is sampled (CPU, event loop) at both ends of the window.
 
 async function drive(server, { concurrency, connections, warmupMs, durationMs }) {
-  const pool = new Pool(server.origin, { connections });
+  const pool = new Pool(server.origin, { connections, ...(server.h2c ? { allowH2: true, useH2c: true } : {}) });
   const latencies = new Float64Array(MAX_SAMPLES_PER_ROUND);
   let samples = 0;
   let completed = 0;
@@ -319,7 +331,15 @@ const servers = [];
 for (const id of variantIds) {
   // one after the other: startup costs do not overlap, and the order of the ports is stable
   const { port, command, child } = await startServer(id);
-  servers.push({ id, label: VARIANTS[id].label, origin: `http://127.0.0.1:${port}`, port, pid: child.pid, command });
+  servers.push({
+    id,
+    label: VARIANTS[id].label,
+    h2c: VARIANTS[id].h2c === true,
+    origin: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid,
+    command,
+  });
 }
 
 const cores = cpus().length;

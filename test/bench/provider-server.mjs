@@ -6,6 +6,8 @@
 //   express-lossless   the same app under @lossless/express: lossless(app, {...}).listen()
 //   fastify            fastify 5 app.listen()
 //   fastify-lossless   the same app under @lossless/fastify: lossless(app, {...}).listen()
+//   http2              node:http2 createServer (h2c), the compat API's 'request' event
+//   http2-lossless     the same server under createProvider({ ..., server }) + start()
 // The lossless variants use a static registry (registration is a no-op), no admin server, no signal
 // handlers and no exit: only the request path differs from the bare variant. They print their port
 // only once the provider is ready.
@@ -20,11 +22,21 @@
 // killed), on SIGTERM/SIGINT, or after --max-ms whatever happens.
 
 import { createServer } from 'node:http';
+import { createServer as createH2cServer } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
-const VARIANTS = ['http', 'http-lossless', 'express', 'express-lossless', 'fastify', 'fastify-lossless'];
+const VARIANTS = [
+  'http',
+  'http-lossless',
+  'express',
+  'express-lossless',
+  'fastify',
+  'fastify-lossless',
+  'http2',
+  'http2-lossless',
+];
 
 const { values } = parseArgs({
   options: { variant: { type: 'string' }, 'max-ms': { type: 'string', default: '600000' } },
@@ -57,14 +69,17 @@ const { port, tracker } = await start(variant);
 async function start(name) {
   switch (name) {
     case 'http':
-    case 'http-lossless': {
-      const server = createServer((req, res) => {
+    case 'http-lossless':
+    case 'http2':
+    case 'http2-lossless': {
+      const handler = (req, res) => {
         req.resume();
         res.writeHead(200, HEADERS);
         res.end(BODY);
-      });
+      };
+      const server = name.startsWith('http2') ? createH2cServer(handler) : createServer(handler);
       let provider;
-      if (name === 'http-lossless') {
+      if (name.endsWith('-lossless')) {
         const { createProvider } = await import('@lossless/core');
         provider = createProvider({ ...LOSSLESS_OPTIONS, server });
       }

@@ -1,14 +1,17 @@
 // The same behaviour, checked on every server kind: what a caller and an operator notice while an
-// instance comes online and goes offline.
+// instance comes online and goes offline. Over HTTP/1.1 a draining instance says `Connection: close`;
+// over HTTP/2 its sessions get GOAWAY (servers.ts and callers.ts say which kind speaks what).
 
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
 import type { Socket } from 'node:net';
 import { FileRegistry, type Provider } from '@lossless/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { call, refused, tempRegistry, until } from '../support.js';
+import { callerFor } from './callers.js';
 import { KINDS, type Options } from './servers.js';
 
-describe.each(KINDS)('%s', (_name, start) => {
+describe.each(KINDS)('%s', (_name, start, protocol) => {
+  const caller = callerFor(protocol);
   let registry: Awaited<ReturnType<typeof tempRegistry>>;
   let reader: FileRegistry;
   const providers: Provider[] = [];
@@ -44,43 +47,68 @@ describe.each(KINDS)('%s', (_name, start) => {
     expect(await listed(provider.instance?.id)).toBe(true);
     expect(provider.instance?.port).toBe(port);
     expect((await call(provider.adminAddress!.port, '/readyz')).status).toBe(200);
-    expect(await call(port, '/fast')).toMatchObject({ status: 200, body: 'ok' });
+    expect(await caller.call(port, '/fast')).toMatchObject({ status: 200, body: 'ok' });
+    // the protocol the caller meant to speak is the one the server saw
+    expect((await caller.call(port, '/version')).body).toBe(caller.http2 ? '2.0' : '1.1');
   });
 
   it('counts requests in flight through the framework', async () => {
     const { provider, port } = await boot();
-    const slow = call(port, '/slow?ms=200');
+    const slow = caller.call(port, '/slow?ms=200');
     await until(() => provider.inFlight === 1, 'one request in flight');
     await slow;
     await until(() => provider.inFlight === 0, 'no request in flight');
   });
 
-  it('drains: out of the registry first, every response marked with Connection: close, none lost', async () => {
+  it(`drains: out of the registry first, every response marked${caller.http2 ? ', GOAWAY on the session' : ' with Connection: close'}, none lost`, async () => {
     const { provider, port } = await boot();
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    const slow = [call(port, '/slow?ms=400', { agent }), call(port, '/slow?ms=250', { agent })];
+    const connection = caller.connect(port);
+    const slow = [connection.call('/slow?ms=400'), connection.call('/slow?ms=250')];
     await until(() => provider.inFlight === 2, 'two requests in flight');
     const id = provider.instance?.id;
     const drained = provider.drain();
     await until(async () => !(await listed(id)), 'the instance to leave the registry');
     expect(provider.state).toBe('draining');
-    const during = await Promise.all([call(port, '/fast', { agent }), call(port, '/boom', { agent })]);
+    const during = await Promise.all([connection.call('/fast'), connection.call('/boom')]);
     const replies = [...(await Promise.all(slow)), ...during];
     expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 500]);
     for (const reply of replies) {
       expect(reply.headers['x-lossless-offline']).toBe('draining');
-      expect(reply.headers.connection).toBe('close');
+      // HTTP/2 forbids the Connection header: the session is told with GOAWAY instead
+      expect(reply.headers.connection).toBe(caller.http2 ? undefined : 'close');
     }
+    if (caller.http2) expect(connection.goaways).toContain(2 ** 31 - 1);
     const summary = await drained;
     expect(summary).toMatchObject({ outcome: 'idle', registry: 'removed', cut: [], inFlightAtStart: 2 });
     expect(await refused(port)).toBe(true);
-    agent.destroy();
+    await until(() => connection.closed(), 'every connection closed');
+    connection.destroy();
   });
 
-  it('keeps idle keep-alive sockets open until the drain ends', async () => {
+  it.runIf(caller.http2)(
+    'tells an idle session to go away when the drain begins, and closes it at the end',
+    async () => {
+      const { provider, port } = await boot({ drain: { quietWindowMs: 300, maxDrainMs: 5000 } });
+      const connection = caller.connect(port);
+      await connection.call('/fast');
+      const drained = provider.drain();
+      await until(() => connection.goaways.length >= 1, 'GOAWAY on the idle session');
+      expect(connection.goaways[0]).toBe(2 ** 31 - 1);
+      // the caller moves to a new session: served, marked, and told to go away in turn
+      const reply = await connection.call('/fast');
+      expect(reply).toMatchObject({ status: 200, headers: { 'x-lossless-offline': 'draining' } });
+      expect(provider.state).toBe('draining');
+      await drained;
+      await until(() => connection.closed(), 'every session closed');
+      connection.destroy();
+    },
+  );
+
+  it.runIf(!caller.http2)('keeps idle keep-alive sockets open until the drain ends', async () => {
     const { provider, port } = await boot({ drain: { quietWindowMs: 300, maxDrainMs: 5000 } });
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    await call(port, '/fast', { agent });
+    const connection = caller.connect(port);
+    await connection.call('/fast');
+    const agent = connection.agent as Agent; // HTTP/1.1 callers have one
     const socket = Object.values(agent.freeSockets)[0]?.[0] as Socket;
     expect(socket).toBeDefined();
     let closedAt = 0;
@@ -92,18 +120,18 @@ describe.each(KINDS)('%s', (_name, start) => {
     // the idle socket is still usable during the drain: the reply tells the caller to move on
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(closedAt).toBe(0);
-    const reused = await call(port, '/fast', { agent });
+    const reused = await connection.call('/fast');
     expect(reused.status).toBe(200);
     expect(reused.headers.connection).toBe('close');
     await drained;
     await until(() => closedAt > 0, 'the socket to close');
     expect(closedAt - drainStarted).toBeGreaterThanOrEqual(100);
-    agent.destroy();
+    connection.destroy();
   });
 
   it('answers POST /prestop mounted on the main port, although that server closes', async () => {
     const { provider, port } = await boot({ admin: false, mountAdmin: true });
-    const reply = await call(port, '/prestop', { method: 'POST' });
+    const reply = await caller.call(port, '/prestop', { method: 'POST' });
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toMatchObject({ trigger: 'prestop', outcome: 'idle' });
     await until(() => provider.state === 'stopped', 'the provider to stop');
@@ -113,7 +141,7 @@ describe.each(KINDS)('%s', (_name, start) => {
 
   it('serves the admin endpoints on the main port when mounted, without counting probes', async () => {
     const { provider, port } = await boot({ admin: false, mountAdmin: true });
-    const ready = await call(port, '/readyz');
+    const ready = await caller.call(port, '/readyz');
     expect(ready.status).toBe(200);
     expect(JSON.parse(ready.body)).toMatchObject({ state: 'ready', service: 'conformance' });
     expect(provider.tracker.total).toBe(0);
@@ -122,7 +150,7 @@ describe.each(KINDS)('%s', (_name, start) => {
     let probing = true;
     const probes = (async () => {
       while (probing) {
-        const r = await call(port, '/readyz').catch(() => undefined);
+        const r = await caller.call(port, '/readyz').catch(() => undefined);
         if (r !== undefined) expect(r.status).toBe(503);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -136,7 +164,7 @@ describe.each(KINDS)('%s', (_name, start) => {
 
   it('POST /prestop on the admin port answers when the drain is over', async () => {
     const { provider, port } = await boot();
-    const slow = call(port, '/slow?ms=300');
+    const slow = caller.call(port, '/slow?ms=300');
     await until(() => provider.inFlight === 1, 'a request in flight');
     const started = Date.now();
     const reply = await call(provider.adminAddress!.port, '/prestop', { method: 'POST' });
@@ -147,6 +175,3 @@ describe.each(KINDS)('%s', (_name, start) => {
     await until(() => provider.state === 'stopped', 'the provider to stop');
   });
 });
-
-// keep the import used for typing sockets
-void request;

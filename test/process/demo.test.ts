@@ -23,6 +23,7 @@ afterAll(async () => {
 interface Report {
   mode: string;
   client: string;
+  protocol: string;
   requests: number;
   restarts: number;
   failures: { total: number; refused: number; reset: number; status5xx: number; timeout: number; other: number };
@@ -70,6 +71,14 @@ describe('rolling-restart demo', () => {
     const { report } = await demo('naive', ['--client', 'plain']);
     expect(report.failures.total).toBeGreaterThan(0);
     expect(report.mode).toBe('naive');
+  }, 120_000);
+
+  it('lossless mode over HTTP/2 (TLS): three restarts under load, not one request lost', async () => {
+    const { report, stdout } = await demo('lossless', ['--protocol', 'h2']);
+    expect(report.failures, stdout).toMatchObject({ total: 0 });
+    expect(report).toMatchObject({ protocol: 'h2', restarts: 3 });
+    expect(report.requests).toBeGreaterThan(300);
+    expect(report.drains.map((d) => d.exitCode)).toEqual([0, 0, 0]);
   }, 120_000);
 
   it('refuses bad options with a clear message', async () => {

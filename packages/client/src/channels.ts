@@ -58,12 +58,13 @@ export interface EjectEvent {
   readonly service: string;
   readonly instance: string;
   readonly origin: string;
-  readonly reason: 'marker';
+  /** `marker`: a response carried the offline marker; `goaway`: its HTTP/2 session got GOAWAY. */
+  readonly reason: 'marker' | 'goaway';
 }
 
 export interface RefreshEvent {
   readonly service: string;
-  readonly reason: 'marker' | 'empty-list' | 'api';
+  readonly reason: 'marker' | 'goaway' | 'empty-list' | 'api';
 }
 
 export interface RegistryErrorEvent {

@@ -1,6 +1,7 @@
 // createClient(): a fetch-compatible function and an undici Dispatcher that call services by name
 // (`http://order-service/api/orders`) through the registry, losing no request while their instances
-// come and go.
+// come and go. Instances registered as secure are called over https, where undici negotiates HTTP/2;
+// a GOAWAY on an instance's session takes it out of rotation as the offline marker does.
 
 import { InvalidOptionError, registryFromUrl } from '@lossless/core';
 import { Agent, Client, type Dispatcher, Pool, fetch as undiciFetch, request as undiciRequest } from 'undici';
@@ -55,7 +56,7 @@ export interface InstanceView {
 
 export function createClient(options: ClientOptions = {}): LosslessClient {
   const o = resolveClientOptions(options);
-  const { logger, markerHeader, services, keepAliveTimeoutMs, connections } = o;
+  const { logger, markerHeader, services, keepAliveTimeoutMs, connections, connect, ejectOnGoaway } = o;
   const { now, wallNow, random } = o.clock;
   const given = o.registry;
 
@@ -93,6 +94,7 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
   const agent = new Agent({
     keepAliveTimeout: keepAliveTimeoutMs,
     ...(connections !== undefined ? { connections } : {}),
+    ...(connect !== undefined ? { connect: { ...connect } } : {}),
     factory: (origin, opts: Pool.Options) => {
       for (const pool of pools) if (pool.closed || pool.destroyed) pools.delete(pool);
       const pool = opts.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
@@ -100,6 +102,16 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
       return pool;
     },
   });
+  // An HTTP/2 session that gets GOAWAY: the instance is going away (a lossless provider sends it when
+  // its drain begins), perhaps before any response could carry the marker (an idle session). undici
+  // reports it once per session, as a 'disconnect' whose error says GOAWAY; streams above the
+  // GOAWAY's last stream id are replayed by undici itself on a new connection, below the
+  // interceptors, so they are neither counted twice nor lost. Only a graceful GOAWAY (code 0,
+  // NO_ERROR) ejects: one with an error code is a connection failure, which the breaker counts.
+  if (ejectOnGoaway)
+    agent.on('disconnect', (origin, _targets, error) => {
+      if (isGracefulGoaway(error)) table.ejectOrigin(originOf(origin), 'goaway');
+    });
   const balanceDeps: BalanceDeps = {
     table,
     breakers,
@@ -172,4 +184,17 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
       return destroying;
     },
   };
+}
+
+/** A graceful GOAWAY (NO_ERROR) on an HTTP/2 session, as undici 8 reports it in 'disconnect'. */
+function isGracefulGoaway(error: (Error & { code?: string }) | undefined): boolean {
+  return error?.code === 'UND_ERR_INFO' && /"GOAWAY" frame received with code 0$/.test(error.message);
+}
+
+function originOf(origin: string | URL): string {
+  try {
+    return new URL(String(origin)).origin;
+  } catch {
+    return String(origin);
+  }
 }

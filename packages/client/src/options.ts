@@ -5,6 +5,7 @@
 
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { ConnectionOptions } from 'node:tls';
 import {
   DEFAULT_MARKER_HEADER,
   type DiscoveryRegistry,
@@ -29,6 +30,12 @@ import {
   withMethods,
 } from '@lossless/core/internal';
 import * as v from 'valibot';
+
+/** TLS options the client passes to undici for https instances. */
+export type TlsConnectOptions = Pick<
+  ConnectionOptions,
+  'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'rejectUnauthorized' | 'servername' | 'ciphers' | 'minVersion'
+>;
 
 const warmupSchema = group(
   {
@@ -233,6 +240,23 @@ export const clientOptionsSchema = group(
         },
       ),
     ),
+    connect: v.nullish(
+      doc(
+        v.custom<TlsConnectOptions>(
+          (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+          'expected an object of TLS options',
+        ),
+        "TLS options for https instances (undici's `connect`: `ca`, `cert`, `key`, `rejectUnauthorized`, `servername`...), e.g. `{ ca }` for providers whose certificates a private CA signed. undici negotiates HTTP/2 with instances that offer it.",
+        { type: 'TlsConnectOptions', default: "Node's defaults" },
+      ),
+    ),
+    ejectOnGoaway: v.optional(
+      doc(
+        v.boolean('expected a boolean'),
+        'Take an instance out of rotation when its HTTP/2 session gets a graceful GOAWAY, as the offline marker does (a lossless provider sends one at the start of its drain). Turn it off for providers, or proxies in front of them, that send GOAWAY for other reasons than going offline: an idle timeout, a maximum connection age.',
+      ),
+      true,
+    ),
     refreshIntervalMs: v.optional(
       doc(
         numberIn(0, 60_000),
@@ -284,6 +308,8 @@ export interface ResolvedClientOptions {
   readonly timeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly connections: number | undefined;
+  readonly connect: TlsConnectOptions | undefined;
+  readonly ejectOnGoaway: boolean;
   readonly refreshIntervalMs: number;
   readonly logger: Parsed<typeof clientOptionsSchema>['logger'];
   readonly clock: { readonly now: () => number; readonly wallNow: () => number; readonly random: () => number };
@@ -308,6 +334,8 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     timeoutMs: o.timeoutMs,
     keepAliveTimeoutMs: o.keepAliveTimeoutMs,
     connections: o.connections ?? undefined,
+    connect: o.connect ?? undefined,
+    ejectOnGoaway: o.ejectOnGoaway,
     refreshIntervalMs: o.refreshIntervalMs,
     logger: o.logger,
     clock: {

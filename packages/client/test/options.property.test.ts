@@ -119,6 +119,8 @@ const validOptions = fc.record(
     timeoutMs: fc.integer({ min: 0, max: 86_400_000 }),
     keepAliveTimeoutMs: fc.integer({ min: 1, max: 600_000 }),
     connections: fc.integer({ min: 1, max: 1000 }),
+    connect: fc.constant({ rejectUnauthorized: true }),
+    ejectOnGoaway: fc.boolean(),
     refreshIntervalMs: fc.integer({ min: 0, max: 60_000 }),
     logger: fc.constant({ debug: noop, info: noop, warn: noop, error: noop }),
     clock: fc.record({ now: fc.constant(() => 0), wallNow: fc.constant(Date.now), random: fc.constant(Math.random) }),
@@ -153,6 +155,8 @@ const SLOTS = [
   'timeoutMs',
   'keepAliveTimeoutMs',
   'connections',
+  'connect',
+  'ejectOnGoaway',
   'refreshIntervalMs',
   'logger',
   'logger.warn',
@@ -242,6 +246,8 @@ function problem(input: Input): string | undefined {
     ['refreshIntervalMs', (v) => inRange(v, 0, 60_000)],
   ];
   for (const [key, valid] of numbers) if (given(input[key]) && !valid(input[key])) return key;
+  if (given(input.connect) && !isObject(input.connect)) return 'connect';
+  if (given(input.ejectOnGoaway) && typeof input.ejectOnGoaway !== 'boolean') return 'ejectOnGoaway';
   if (given(input.logger) && !hasFunctions(input.logger, ['debug', 'info', 'warn', 'error'])) return 'logger';
   return undefined;
 }
@@ -358,6 +364,9 @@ describe('createClient: counterexamples found by the properties above', () => {
     ['connections as a BigInt (was a TypeError)', 'connections', { connections: 10n }],
     ['a logger without functions', 'logger', { logger: 5 }],
     ['a registry scheme factory that is not a function', 'registrySchemes.nacos', { registrySchemes: { nacos: 5 } }],
+    ['connect that is a string', 'connect', { connect: 'tls' }],
+    ['connect that is an array', 'connect', { connect: [] }],
+    ['ejectOnGoaway that is a string', 'ejectOnGoaway', { ejectOnGoaway: 'yes' }],
     ['warmup that is a number', 'warmup', { warmup: 5 }],
     ['retry that is an array', 'retry', { retry: [] }],
     ['breaker that is a string', 'breaker', { breaker: 'off' }],

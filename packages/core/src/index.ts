@@ -1,4 +1,4 @@
-// @lossless/core: lossless online/offline for a plain node:http server.
+// @lossless/core: lossless online/offline for a plain node:http, node:https or node:http2 server.
 
 export type { AdminHandler, AdminTarget, Probe } from './admin/handler.js';
 export { ADMIN_PATHS, createAdminHandler, isLoopback } from './admin/handler.js';
@@ -31,6 +31,7 @@ export type {
   MarkerOptions,
   MetricsSource,
   ProviderOptions,
+  ProviderServer,
   RegistrationOptions,
   ResolvedProviderOptions,
   WarmupFn,
@@ -71,6 +72,6 @@ export { parseStaticAddresses, registryFromUrl } from './registry/url.js';
 export { instanceProblem } from './registry/validate.js';
 export type { ProcessFacts, StartupWarning } from './signals.js';
 export { startupWarnings } from './signals.js';
-export type { InFlightRequest, MarkerSpec } from './tracking/in-flight.js';
+export type { AnyRequest, AnyResponse, InFlightRequest, MarkerSpec } from './tracking/in-flight.js';
 export { InFlightTracker } from './tracking/in-flight.js';
 export { VERSION } from './version.js';

@@ -156,9 +156,11 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Lossl
     'service',
     'instance',
   ]);
-  const ejections = counter('client_ejections_total', 'Instances taken out of rotation after an offline marker.', [
-    'service',
-  ]);
+  const ejections = counter(
+    'client_ejections_total',
+    'Instances taken out of rotation after an offline marker or an HTTP/2 GOAWAY.',
+    ['service'],
+  );
   const refreshes = counter(
     'client_registry_refreshes_total',
     'Registry reads triggered by markers or suspicious empty lists.',

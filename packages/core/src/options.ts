@@ -4,6 +4,8 @@
 // depend on another option) is checked in resolveProviderOptions after it.
 
 import type { Server } from 'node:http';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,6 +29,12 @@ import {
   withMethods,
 } from './schema/kinds.js';
 import { environmentOf, parseOptions, sourceOf } from './schema/parse.js';
+
+/**
+ * A server a provider can run: node:http, node:https, or node:http2 (`createServer()`, h2c, and
+ * `createSecureServer()`, with or without `allowHTTP1`), through its 'request' event.
+ */
+export type ProviderServer = Server | HttpsServer | Http2Server | Http2SecureServer;
 
 export type WarmupFn = (signal: AbortSignal) => unknown | Promise<unknown>;
 
@@ -293,9 +301,12 @@ export const providerOptionsSchema = group(
     ),
     server: v.optional(
       doc(
-        withMethods<Server>(['listen', 'close', 'prependListener'], 'expected a node:http Server'),
-        'The `node:http` server whose requests are tracked and which is closed at the end of the drain. May be given later with `provider.attach(server)`. The express and fastify adapters do not accept it: they supply the server themselves.',
-        { type: 'http.Server', default: 'none' },
+        withMethods<ProviderServer>(
+          ['listen', 'close', 'prependListener'],
+          'expected a node:http, node:https or node:http2 server',
+        ),
+        'The server whose requests are tracked and which is closed at the end of the drain: `node:http`, `node:https`, or `node:http2` (`createServer()`, h2c, and `createSecureServer()`, with or without `allowHTTP1`; HTTP/2 streams count as requests, and every session gets GOAWAY during the drain). May be given later with `provider.attach(server)`. The express and fastify adapters do not accept it: they supply the server themselves.',
+        { type: 'http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer', default: 'none' },
       ),
     ),
     instance: v.nullish(
@@ -421,7 +432,7 @@ export interface ResolvedProviderOptions {
   readonly service: string;
   readonly registry: string | ProviderRegistry;
   readonly registrySchemes: Readonly<Record<string, RegistryFactory>>;
-  readonly server: Server | undefined;
+  readonly server: ProviderServer | undefined;
   readonly instance: {
     readonly ip: string | undefined;
     readonly port: number | undefined;

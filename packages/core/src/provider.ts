@@ -6,7 +6,7 @@
 
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import type { Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type AdminHandler, createAdminHandler } from './admin/handler.js';
@@ -29,6 +29,7 @@ import { assertTransition, type LifecycleState } from './lifecycle/states.js';
 import type { Logger } from './logger.js';
 import {
   type ProviderOptions,
+  type ProviderServer,
   type ResolvedProviderOptions,
   registrySource,
   resolveProviderOptions,
@@ -37,8 +38,9 @@ import {
 } from './options.js';
 import type { Instance, ProviderRegistry } from './registry/types.js';
 import { registryFromUrl } from './registry/url.js';
+import { Http2Sessions, isHttp2Server } from './server/http2.js';
 import { startupWarnings } from './signals.js';
-import { InFlightTracker } from './tracking/in-flight.js';
+import { type AnyResponse, InFlightTracker } from './tracking/in-flight.js';
 import { VERSION } from './version.js';
 
 export type { DrainSummary, DrainTrigger } from './lifecycle/drain.js';
@@ -63,14 +65,16 @@ export class Provider extends EventEmitter<ProviderEvents> {
   #reason = 'not started';
   /** Why the registry cannot be used, as found when starting; shown with the reason until registered. */
   #registryProblem: string | undefined;
-  #server: Server | undefined;
+  #server: ProviderServer | undefined;
+  /** The sessions of an http2 server. */
+  #sessions: Http2Sessions | undefined;
   #adminServer: Server | undefined;
   #startPromise: Promise<void> | undefined;
   #drain: Drain | undefined;
   #drainPromise: Promise<DrainSummary> | undefined;
   #signalsDuringDrain = 0;
   #lastSummary: DrainSummary | undefined;
-  #closeServer: ((server: Server) => Promise<void>) | undefined;
+  #closeServer: ((server: ProviderServer) => Promise<void>) | undefined;
   readonly #registration: Registration;
   readonly #startAbort = new AbortController();
   readonly #warmups: Required<WarmupHook>[];
@@ -162,20 +166,26 @@ export class Provider extends EventEmitter<ProviderEvents> {
    * then gives it drain.closeTimeoutMs. Default `end`: `res.end()`. Without this call a stream counts
    * as in flight: the drain waits for it until drain.maxDrainMs and then cuts it (exit code 1).
    */
-  stream(res: ServerResponse, end: (res: ServerResponse) => unknown = (r) => r.end()): void {
+  stream<R extends AnyResponse>(res: R, end: (res: R) => unknown = (r) => r.end()): void {
     if (typeof end !== 'function') throw new InvalidOptionError('end', end, 'expected a function');
     this.tracker.stream(res, end);
   }
 
-  /** Track `server`'s requests and close it at the end of the drain. Call before start(). */
-  attach(server: Server, closeServer?: (server: Server) => Promise<void>): this {
+  /**
+   * Track `server`'s requests and close it at the end of the drain. Call before start(). A node:http2
+   * server's streams are tracked through its 'request' event (the compat API; listening for it makes
+   * Node build the compat objects of streams that a 'stream' handler answers, so those are counted
+   * too, but their answers carry no marker) and its sessions get GOAWAY during the drain.
+   */
+  attach<S extends ProviderServer>(server: S, closeServer?: (server: S) => Promise<void>): this {
     if (this.#server !== undefined && this.#server !== server)
       throw new ProviderStateError('a server is already attached; use one provider per server');
     if (this.#server === undefined) {
       this.#server = server;
       this.tracker.attach(server);
+      if (isHttp2Server(server)) this.#sessions = new Http2Sessions(server);
     }
-    if (closeServer !== undefined) this.#closeServer = closeServer;
+    if (closeServer !== undefined) this.#closeServer = closeServer as (server: ProviderServer) => Promise<void>;
     return this;
   }
 
@@ -374,6 +384,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         preDrain: this.#preDrain,
         onClose: this.#onClose,
         server: this.#server,
+        sessions: this.#sessions,
         closeServer: this.#closeServer,
         log: this.#log,
         now: this.#now,

@@ -142,11 +142,27 @@ export class ServiceTable {
    * registry again. It comes back only with a new registration. `origin` tells apart registrations
    * that share an id (a misconfigured fleet): only the one that answered is taken out.
    */
-  eject(service: string, key: string, origin?: string): void {
+  eject(service: string, key: string, origin?: string, reason: 'marker' | 'goaway' = 'marker'): void {
     const entry = this.#entries.get(service);
     if (entry === undefined) return;
     const endpoint = entry.endpoints.find((e) => e.key === key && (origin === undefined || e.origin === origin));
     if (endpoint === undefined) return;
+    this.#eject(entry, endpoint, reason);
+  }
+
+  /**
+   * Takes every instance at `origin` out of rotation, in whichever service lists it (its HTTP/2
+   * session got GOAWAY: the connection, not a response, says it is going away), as eject() does.
+   */
+  ejectOrigin(origin: string, reason: 'marker' | 'goaway'): void {
+    for (const entry of this.#entries.values()) {
+      const endpoint = entry.endpoints.find((e) => e.origin === origin);
+      if (endpoint !== undefined) this.#eject(entry, endpoint, reason);
+    }
+  }
+
+  #eject(entry: Entry, endpoint: Endpoint, reason: 'marker' | 'goaway'): void {
+    const service = entry.name;
     const now = this.#o.now();
     entry.ejected.set(identityOf(endpoint.instance), {
       registeredAt: endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '',
@@ -155,10 +171,13 @@ export class ServiceTable {
     entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
     entry.offline.set(identityOf(endpoint.instance), { endpoint, at: now });
     this.#updateLastResort(entry, now);
-    this.#o.logger.debug({ service, instance: endpoint.instance.id }, 'instance ejected after an offline marker');
+    this.#o.logger.debug(
+      { service, instance: endpoint.instance.id, reason },
+      reason === 'marker' ? 'instance ejected after an offline marker' : 'instance ejected after an HTTP/2 GOAWAY',
+    );
     if (ejectChannel.hasSubscribers)
-      ejectChannel.publish({ service, instance: endpoint.instance.id, origin: endpoint.origin, reason: 'marker' });
-    this.refresh(service, 'marker');
+      ejectChannel.publish({ service, instance: endpoint.instance.id, origin: endpoint.origin, reason });
+    this.refresh(service, reason);
   }
 
   /** One registry read for the service, coalesced and at most one per refreshIntervalMs. */

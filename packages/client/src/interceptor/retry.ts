@@ -9,7 +9,7 @@ import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import { retryChannel } from '../channels.js';
 import { RequestTimeoutError, RetryBudgetExhaustedError } from '../errors.js';
-import { isReplayable, isRetryable, type RetryBudget } from '../retry/policy.js';
+import { isReplayable, isRetryable, neverProcessed, type RetryBudget } from '../retry/policy.js';
 import { type AttemptContext, kAttempt } from './balance.js';
 import type { Controller, DispatchFn, Headers, Interceptor } from './pass-through.js';
 
@@ -225,7 +225,8 @@ class RetryRun implements Controller {
   /** Classifies a failed attempt for shouldRetry. */
   failure(error: Error & { code?: string }, sent: boolean): AttemptFailure {
     const failure = error as AttemptFailure;
-    failure.unsent = !sent;
+    // an HTTP/2 stream the server refused was written but never processed: no provider worked on it
+    failure.unsent = !sent || neverProcessed(error);
     failure.retryable =
       this.#replayable &&
       isRetryable({

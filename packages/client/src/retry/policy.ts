@@ -1,6 +1,7 @@
 // What may be retried, and how much retrying the client allows overall.
-//   - never reached the instance (refused, reset before the request was written, circuit open):
-//     any method, on another instance;
+//   - never reached the instance (refused, reset before the request was written, circuit open; over
+//     HTTP/2 a stream reset with REFUSED_STREAM or above a GOAWAY's last stream id, which the server
+//     never processed): any method, on another instance;
 //   - sent: only idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) or requests with an
 //     idempotency key;
 //   - 503 with the offline marker: the draining instance did not handle it: on another instance;
@@ -15,7 +16,10 @@ const NOT_REACHED = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
-const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED']);
+// ERR_HTTP2_STREAM_ERROR: an HTTP/2 stream reset with another code than REFUSED_STREAM
+const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED', 'ERR_HTTP2_STREAM_ERROR']);
+/** RST_STREAM's REFUSED_STREAM (RFC 9113 §8.7): the stream was not processed. */
+const NGHTTP2_REFUSED_STREAM = 7;
 
 export type Phase = 'not-sent' | 'sent';
 
@@ -23,7 +27,7 @@ export interface RetryInput {
   readonly method: string;
   readonly hasIdempotencyKey: boolean;
   readonly phase: Phase;
-  readonly error?: { readonly code?: string } | undefined;
+  readonly error?: { readonly code?: string; readonly message?: string; readonly http2ErrorCode?: number } | undefined;
   readonly status?: number | undefined;
   readonly marked?: boolean | undefined;
 }
@@ -33,10 +37,21 @@ export function isRetryable(input: RetryInput): boolean {
   if (input.status !== undefined) return input.status === 503 && input.marked === true;
   const code = input.error?.code;
   if (code === undefined) return false;
-  if (NOT_REACHED.has(code)) return true;
+  if (NOT_REACHED.has(code) || neverProcessed(input.error)) return true;
   if (!RESET.has(code)) return false;
   if (input.phase === 'not-sent') return true;
   return IDEMPOTENT.has(input.method.toUpperCase()) || input.hasIdempotencyKey;
+}
+
+/**
+ * An HTTP/2 stream the server never processed: refused, left out by a GOAWAY, or whose HEADERS could
+ * not be sent (the session was going away). undici replays these once by itself; what reaches the
+ * client is what was left when that replay was spent.
+ */
+export function neverProcessed(error: RetryInput['error']): boolean {
+  if (error?.http2ErrorCode === NGHTTP2_REFUSED_STREAM) return true;
+  if (error?.code !== 'UND_ERR_INFO' || error.message === undefined) return false;
+  return error.message.includes('"GOAWAY" frame received') || error.message.includes('"frameError" received - type 1,');
 }
 
 /** True when the body can be sent again as it is. */

@@ -2,12 +2,13 @@
 // fatal), every response marked, the wait (drain-waiter.ts: nothing in flight and a quiet window, or
 // the maximum), declared streams ended, what is left cut and reported, the server closed, onClose
 // hooks, the registry closed. The provider starts it and turns its summary into the `stopped` state.
+// On an http2 server, every session also gets GOAWAY when the marking begins (server/http2.ts).
 
-import type { Server } from 'node:http';
 import { DrainTimeoutError, ForcedShutdownError, type LosslessError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ResolvedProviderOptions } from '../options.js';
-import { boundedClose, closeServer } from '../server/close.js';
+import type { ProviderServer, ResolvedProviderOptions } from '../options.js';
+import { boundedClose, closeServer, destroyConnections } from '../server/close.js';
+import type { Http2Sessions } from '../server/http2.js';
 import type { InFlightRequest, InFlightTracker } from '../tracking/in-flight.js';
 import { type DrainOutcome, DrainWaiter } from './drain-waiter.js';
 import type { Hooks } from './hooks.js';
@@ -44,9 +45,11 @@ export interface DrainContext {
   readonly registration: Registration;
   readonly preDrain: Hooks;
   readonly onClose: Hooks;
-  readonly server: Server | undefined;
+  readonly server: ProviderServer | undefined;
+  /** The sessions of an http2 server (GOAWAY at the start, closed at the end). */
+  readonly sessions: Http2Sessions | undefined;
   /** How the server is closed, when an adapter closes it its own way (fastify's close()). */
-  readonly closeServer: ((server: Server) => Promise<void>) | undefined;
+  readonly closeServer: ((server: ProviderServer) => Promise<void>) | undefined;
   readonly log: Logger;
   readonly now: () => number;
   /** Logs a coded failure and emits it as the provider's `error` (hooks). */
@@ -91,8 +94,10 @@ export class Drain {
     const arrivedBefore = tracker.total;
     log.info({ trigger: this.trigger, reason: this.reason, inFlight: inFlightAtStart }, 'drain started');
 
-    // from now on every response carries the marker and Connection: close
+    // from now on every response carries the marker and Connection: close (HTTP/1.x), and every
+    // HTTP/2 session goes away the graceful way
     tracker.startMarking(options.marker);
+    this.#ctx.sessions?.goaway(tracker.http2Streams());
     const waiter = new DrainWaiter(options.drain, tracker, this.#ctx.now);
     this.#waiter = waiter;
     if (this.#forcedBy !== undefined) waiter.force();
@@ -175,19 +180,27 @@ export class Drain {
   }
 
   async #closeServer(force: boolean): Promise<void> {
-    const { server, tracker, log } = this.#ctx;
+    const { server, tracker, sessions, log } = this.#ctx;
     if (server === undefined || !server.listening) {
       tracker.detachAll();
+      sessions?.detach();
       return;
     }
     if (force) {
       tracker.abortAll();
-      server.closeAllConnections();
+      destroyConnections(server, sessions);
     }
-    const closed = this.#ctx.closeServer !== undefined ? this.#ctx.closeServer(server) : closeServer(server);
-    await boundedClose(server, closed, this.#ctx.options.drain.closeTimeoutMs, () => {
-      log.warn({ inFlight: tracker.size }, 'connections still open after the close timeout; destroying them');
-    });
+    const closed = this.#ctx.closeServer !== undefined ? this.#ctx.closeServer(server) : closeServer(server, sessions);
+    await boundedClose(
+      server,
+      closed,
+      this.#ctx.options.drain.closeTimeoutMs,
+      () => {
+        log.warn({ inFlight: tracker.size }, 'connections still open after the close timeout; destroying them');
+      },
+      sessions,
+    );
     tracker.detachAll();
+    sessions?.detach();
   }
 }

@@ -1,11 +1,10 @@
 // The instance a provider registers: the address consumers dial, the metadata lossless writes, and
 // the weight it starts from (the bottom of its own warm-up ramp, where it ramps).
 
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { Server as TlsServer } from 'node:tls';
-import type { ResolvedProviderOptions } from '../options.js';
+import type { ProviderServer, ResolvedProviderOptions } from '../options.js';
 import { type Instance, METADATA_KEYS, type ProviderRegistry } from '../registry/types.js';
 import { VERSION } from '../version.js';
 import type { WeightRamp } from './registration.js';
@@ -24,7 +23,7 @@ export function weightRamp(o: ResolvedProviderOptions, registry: ProviderRegistr
 
 export function describeInstance(
   o: ResolvedProviderOptions,
-  server: Server,
+  server: ProviderServer,
   address: AddressInfo,
   ramp: WeightRamp | undefined,
 ): Instance {
@@ -39,7 +38,8 @@ export function describeInstance(
     enabled: true,
     healthy: true,
     metadata: {
-      // what Spring Cloud (and the lossless client) read to call it over https
+      // what Spring Cloud (and the lossless client) read to call it over https (an https server, and
+      // an http2 secure server: both are tls.Server)
       ...(server instanceof TlsServer ? { [METADATA_KEYS.secure]: 'true' } : {}),
       ...o.instance.metadata,
       [METADATA_KEYS.registeredAt]: String(Date.now()),

@@ -8,7 +8,7 @@ import type { AdminHandler } from '../admin/handler.js';
 import { listenAdmin } from '../admin/server.js';
 import { ListenFailedError, StartAbortedError, WarmupFailedError, WarmupTimeoutError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ResolvedProviderOptions, WarmupHook } from '../options.js';
+import type { ProviderServer, ResolvedProviderOptions, WarmupHook } from '../options.js';
 import { waitListening } from '../server/close.js';
 import { DeadlineError, withDeadline } from './timeout.js';
 
@@ -24,7 +24,7 @@ export class StartFailure extends Error {
 
 /** Waits for the server to listen, then starts the admin server on the same address unless told otherwise. */
 export async function listening(
-  server: Server,
+  server: ProviderServer,
   admin: ResolvedProviderOptions['admin'],
   handler: AdminHandler,
   log: Logger,

@@ -14,13 +14,25 @@
 // own 'close' event from the start. While marking, only the last response read on a connection
 // carries `Connection: close`: Node closes the connection after a response that carries it, and the
 // answers queued behind it (whose handlers may already have run: a POST's 201) would never go out.
+// HTTP/2 (node:http2 servers, the compat API's 'request' event): a session carries many streams at
+// once and has no one response under way, so each stream is followed by its own 'close' event from
+// the start; while marking, a stream's response carries the marker only (HTTP/2 forbids
+// `Connection: close`: sessions are told to go away with GOAWAY, server/http2.ts). The HTTP/1.1
+// connections of an `allowHTTP1` server take the HTTP/1.1 path above. A node:http server keeps its
+// listener as it was: the HTTP/2 branch costs its requests nothing.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { constants, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { type AnyHttp2Server, isHttp2Response, isHttp2Server } from '../server/http2.js';
 
 /** What Node keeps on an HTTP server's socket: the response under way, if any. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null } & Record<symbol, unknown>;
+/** A request of a node:http(s) server, or of an HTTP/2 stream. */
+export type AnyRequest = IncomingMessage | Http2ServerRequest;
+/** A response of a node:http(s) server, or of an HTTP/2 stream. */
+export type AnyResponse = ServerResponse | Http2ServerResponse;
 
 export interface InFlightRequest {
   readonly method: string;
@@ -44,7 +56,7 @@ export class InFlightTracker {
   /** Monotonic time (ms) of the latest arrival; -Infinity before the first. */
   lastArrival = Number.NEGATIVE_INFINITY;
   /** Requests for which this returns true are not tracked at all (admin endpoints on the main server). */
-  ignore: ((req: IncomingMessage) => boolean) | undefined;
+  ignore: ((req: AnyRequest) => boolean) | undefined;
 
   #onIdle: (() => void) | undefined;
   /** True once counting by response (see the top of this file). */
@@ -59,11 +71,21 @@ export class InFlightTracker {
   readonly #kLast = Symbol('lossless.last');
   /** Responses this tracker gave `Connection: close` (so that it only ever takes back its own). */
   readonly #closing = new WeakSet<ServerResponse>();
-  readonly #active = new Map<ServerResponse, number>();
+  readonly #active = new Map<AnyResponse, number>();
   /** Pipelined responses queued behind another on their connection (counting by connection only). */
   readonly #queued = new Map<ServerResponse, number>();
+  /**
+   * HTTP/2 streams in flight (counting by connection only: they are followed by their own 'close'),
+   * with their arrival times at the same index. Two arrays and an index on each response, removed by
+   * swapping with the last: a Map's set and delete per stream cost a hello-world HTTP/2 server about
+   * a tenth more garbage collections.
+   */
+  readonly #http2: Http2ServerResponse[] = [];
+  readonly #http2At: number[] = [];
+  readonly #kIndex = Symbol('lossless.index');
   /** Long-lived responses (server-sent events...): not in flight for the drain; ended when it is over. */
-  readonly #streams = new Map<ServerResponse, (res: ServerResponse) => unknown>();
+  // biome-ignore lint/suspicious/noExplicitAny: each end function takes the kind of response it was given with
+  readonly #streams = new Map<AnyResponse, (res: any) => unknown>();
   readonly #now: () => number;
   #marker: MarkerSpec | undefined;
   readonly #detachers: (() => void)[] = [];
@@ -84,7 +106,7 @@ export class InFlightTracker {
 
   get size(): number {
     if (this.#exact) return this.#active.size;
-    let n = this.#queued.size;
+    let n = this.#queued.size + this.#http2.length;
     for (const socket of this.#sockets) if (this.#underway(socket) !== undefined) n++;
     return n;
   }
@@ -98,9 +120,10 @@ export class InFlightTracker {
    * Turns a response into a long-lived stream: it no longer counts as in flight (a drain does not
    * wait for it), and `end(res)` is called by endStreams() when the drain is over.
    */
-  stream(res: ServerResponse, end: (res: ServerResponse) => unknown): void {
-    if (res.writableEnded || res.destroyed) return;
-    this.#queued.delete(res);
+  stream<R extends AnyResponse>(res: R, end: (res: R) => unknown): void {
+    if (res.writableEnded || (isHttp2Response(res) ? res.stream.destroyed : res.destroyed)) return;
+    if (isHttp2Response(res)) this.#forgetStream(res);
+    else this.#queued.delete(res);
     const wasActive = this.#active.delete(res);
     // not followed by its own 'close' yet (counting by connection, or an ignored path): follow it now,
     // so that the stream is forgotten once it ends
@@ -113,7 +136,7 @@ export class InFlightTracker {
    * Calls the end function of every open stream; returns the number of streams told to end.
    * A function that throws or rejects is reported to `onError` and the stream's socket is destroyed.
    */
-  endStreams(onError: (error: unknown, res: ServerResponse) => void): number {
+  endStreams(onError: (error: unknown, res: AnyResponse) => void): number {
     const streams = [...this.#streams];
     for (const [res, end] of streams) {
       let result: unknown;
@@ -121,13 +144,13 @@ export class InFlightTracker {
         result = end(res);
       } catch (error) {
         onError(error, res);
-        res.destroy();
+        cut(res);
         continue;
       }
       if (result instanceof Promise)
         result.catch((error: unknown) => {
           onError(error, res);
-          res.destroy();
+          cut(res);
         });
     }
     return streams.length;
@@ -138,11 +161,13 @@ export class InFlightTracker {
   }
 
   /** Track every request of `server`; returns a function that stops tracking it. */
-  attach(server: Server): () => void {
+  attach(server: Server | AnyHttp2Server): () => void {
+    // an http2 server's requests are HTTP/2 streams, and HTTP/1.1 requests with allowHTTP1
+    const listener = isHttp2Server(server) ? this.#onAnyRequest : this.#onRequest;
     // prepend so that the marker is set before any handler can write the response
-    server.prependListener('request', this.#onRequest);
+    server.prependListener('request', listener);
     const detach = (): void => {
-      server.removeListener('request', this.#onRequest);
+      server.removeListener('request', listener);
     };
     this.#detachers.push(detach);
     return detach;
@@ -161,11 +186,12 @@ export class InFlightTracker {
     this.#marker = marker;
     // #active is in arrival order: the last one seen on each connection is the one to close it
     for (const res of this.#active.keys()) {
+      if (isHttp2Response(res)) continue;
       const socket = res.req?.socket as HttpSocket | undefined;
       if (socket !== undefined) socket[this.#kLast] = res;
     }
     for (const res of this.#active.keys()) {
-      const last = (res.req?.socket as HttpSocket | undefined)?.[this.#kLast] === res;
+      const last = !isHttp2Response(res) && (res.req?.socket as HttpSocket | undefined)?.[this.#kLast] === res;
       if (this.#mark(res, marker, last)) this.marked++;
     }
   }
@@ -175,7 +201,7 @@ export class InFlightTracker {
     const now = this.#now();
     const out: InFlightRequest[] = [];
     for (const [res, start] of this.#entries()) {
-      const req = res.req as IncomingMessage | undefined;
+      const req = res.req as AnyRequest | undefined;
       out.push({ method: req?.method ?? '?', url: req?.url ?? '?', ageMs: now - start });
     }
     return out.sort((a, b) => b.ageMs - a.ageMs);
@@ -188,11 +214,46 @@ export class InFlightTracker {
     return oldest === Number.POSITIVE_INFINITY ? 0 : this.#now() - oldest;
   }
 
+  /** The HTTP/2 streams of the requests in flight and of the long-lived responses. */
+  *http2Streams(): Generator<ServerHttp2Stream> {
+    for (const [res] of this.#entries()) if (isHttp2Response(res)) yield res.stream;
+    for (const res of this.#streams.keys()) if (isHttp2Response(res)) yield res.stream;
+  }
+
   /** Destroy the sockets of every request still in flight and every stream (used when a drain is cut short). */
   abortAll(): void {
-    for (const [res] of this.#entries()) res.socket?.destroy();
-    for (const res of this.#streams.keys()) res.socket?.destroy();
+    for (const [res] of this.#entries()) cut(res);
+    for (const res of this.#streams.keys()) cut(res);
   }
+
+  /** An http2 server's request: an HTTP/2 stream, or HTTP/1.x on an allowHTTP1 server. */
+  readonly #onAnyRequest = (req: AnyRequest, res: AnyResponse): void => {
+    if (req.httpVersionMajor !== 2) this.#onRequest(req as IncomingMessage, res as ServerResponse);
+    else this.#onStream(req as Http2ServerRequest, res as Http2ServerResponse);
+  };
+
+  readonly #onStream = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    if (this.ignore?.(req)) return;
+    const now = this.#now();
+    this.lastArrival = now;
+    this.total++;
+    // declared long-lived by a listener that ran before this one
+    if (this.#streams.size > 0 && this.#streams.has(res)) return;
+    if (!this.#exact) {
+      (res as unknown as Record<symbol, number>)[this.#kIndex] = this.#http2.length;
+      this.#http2.push(res);
+      this.#http2At.push(now);
+      res.on('close', this.#onStreamClose);
+      return;
+    }
+    this.#active.set(res, now);
+    if (this.#marker !== undefined) {
+      this.arrivedWhileMarking++;
+      this.marked++;
+      this.#mark(res, this.#marker, false);
+    }
+    res.on('close', this.#onClose);
+  };
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const socket = req.socket as HttpSocket;
@@ -244,7 +305,7 @@ export class InFlightTracker {
   }
 
   /** The responses in flight with their arrival times. */
-  *#entries(): Generator<[ServerResponse, number]> {
+  *#entries(): Generator<[AnyResponse, number]> {
     if (this.#exact) {
       yield* this.#active;
       return;
@@ -254,6 +315,8 @@ export class InFlightTracker {
       if (res !== undefined) yield [res, socket[this.#kArrival] as number];
     }
     for (const [res, start] of this.#queued) if (!this.#streams.has(res)) yield [res, start];
+    for (let i = 0; i < this.#http2.length; i++)
+      yield [this.#http2[i] as Http2ServerResponse, this.#http2At[i] as number];
   }
 
   /** From now on every response in flight is counted by its own 'close' event. */
@@ -261,10 +324,35 @@ export class InFlightTracker {
     if (this.#exact) return;
     const entries = [...this.#entries()].sort((a, b) => a[1] - b[1]);
     this.#exact = true;
+    for (const res of this.#http2) (res as unknown as Record<symbol, unknown>)[this.#kIndex] = undefined;
+    this.#http2.length = 0;
+    this.#http2At.length = 0;
     for (const [res, start] of entries) {
       this.#active.set(res, start);
       res.on('close', this.#onClose);
     }
+  }
+
+  readonly #onStreamClose = ((tracker: InFlightTracker) =>
+    function onStreamClose(this: Http2ServerResponse): void {
+      tracker.#forgetStream(this);
+    })(this);
+
+  /** Takes an HTTP/2 response out of #http2, if it is there. */
+  #forgetStream(res: Http2ServerResponse): void {
+    const slots = res as unknown as Record<symbol, number | undefined>;
+    const i = slots[this.#kIndex];
+    if (i === undefined) return;
+    slots[this.#kIndex] = undefined;
+    const last = this.#http2.length - 1;
+    if (i !== last) {
+      const moved = this.#http2[last] as Http2ServerResponse;
+      this.#http2[i] = moved;
+      this.#http2At[i] = this.#http2At[last] as number;
+      (moved as unknown as Record<symbol, number>)[this.#kIndex] = i;
+    }
+    this.#http2.pop();
+    this.#http2At.pop();
   }
 
   readonly #onQueuedClose = ((tracker: InFlightTracker) =>
@@ -291,7 +379,7 @@ export class InFlightTracker {
 
   // One function shared by all responses: `this` is the response that closed.
   readonly #onClose = ((tracker: InFlightTracker) =>
-    function onResponseClose(this: ServerResponse): void {
+    function onResponseClose(this: AnyResponse): void {
       if (tracker.#active.delete(this)) {
         if (tracker.#active.size === 0 && tracker.#onIdle !== undefined) tracker.#onIdle();
       } else if (tracker.#streams.size > 0) tracker.#streams.delete(this);
@@ -301,10 +389,10 @@ export class InFlightTracker {
    * Sets the marker unless the headers are already sent, and `Connection: close` when `last` (the
    * last response read on its connection); true when the marker was set.
    */
-  #mark(res: ServerResponse, marker: MarkerSpec, last: boolean): boolean {
+  #mark(res: AnyResponse, marker: MarkerSpec, last: boolean): boolean {
     if (res.headersSent) return false;
     res.setHeader(marker.header, marker.value);
-    if (last) {
+    if (last && !isHttp2Response(res)) {
       // Node then ends the keep-alive connection after this response, so callers move elsewhere
       // without an idle socket being cut under them.
       res.setHeader('connection', 'close');
@@ -312,4 +400,14 @@ export class InFlightTracker {
     }
     return true;
   }
+}
+
+/**
+ * Cuts a response: its HTTP/1.x connection, or its HTTP/2 stream alone (RST_STREAM INTERNAL_ERROR:
+ * the caller sees an error, as with a cut connection; CANCEL would end its stream silently).
+ */
+function cut(res: AnyResponse): void {
+  if (isHttp2Response(res)) {
+    if (!res.stream.destroyed) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  } else res.socket?.destroy();
 }
