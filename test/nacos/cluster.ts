@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePortPairOn, isFree, waitHttp } from './server.js';
+import { freePortPairOn, isFree, waitHttp } from './server.ts';
 // @ts-expect-error -- plain ESM helper shared with the install step
 import { rnacosPath } from './source.mjs';
 
