@@ -1,6 +1,7 @@
 // How long a registry takes to carry a change, per registry and transport: Nacos over gRPC, Nacos
 // over HTTP (`?transport=http`), and the file registry. For each, over --runs runs:
-//   register → seen      a registry registers an instance; a subscriber (another registry instance,
+//   register → seen      a registry registers an instance at a random moment (up to 1 s after the
+//                        last change); a subscriber (another registry instance,
 //                        its own connection) lists it;
 //   deregister → gone    the same instance deregistered; the subscriber's list drops it;
 //   SIGKILL → gone       the express example (a real provider process) SIGKILLed; the subscriber's
@@ -73,6 +74,8 @@ if (args.registry !== undefined && !/^nacos:\/\//.test(args.registry)) {
 const schemes = { nacos: createNacosRegistry };
 const open = (url) => registryFromUrl(url, { schemes, logger: silentLogger });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A random wait of up to 1 s: the phase of a change against 1 s polls and 0.5 s push batches. */
+const phase = () => sleep(Math.random() * 1000);
 
 async function until(check, what, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
@@ -204,10 +207,14 @@ async function pushRuns(target) {
         healthy: true,
         metadata: {},
       };
+      // a change lands at a random moment of the subscriber's poll and the server's push batches (not
+      // right after the subscription answered, which would time every run from the same phase)
+      await phase();
       let t0 = performance.now();
       await writer.register(instance);
       await until(() => sub.has(instance.id), 'the subscriber to see the instance', 15_000);
       seen.push(sub.view.changes.at(-1).at - t0);
+      await phase();
       t0 = performance.now();
       await writer.deregister(instance);
       await until(() => !sub.has(instance.id), 'the subscriber to see it gone', 15_000);
@@ -234,7 +241,8 @@ async function killRuns(target, together) {
     await until(() => sub.has(p.id), 'the subscriber to see the provider', 15_000);
     return run;
   };
-  const measure = async ({ sub, p }) => {
+  const measure = async ({ sub, p }, random = true) => {
+    if (random) await phase();
     const t0 = performance.now();
     await p.kill();
     await until(() => !sub.has(p.id), 'the subscriber to see the SIGKILLed provider gone', 60_000);
@@ -246,7 +254,7 @@ async function killRuns(target, together) {
       // started one after another (2 cores), killed at once
       const runs = [];
       for (let i = 0; i < RUNS; i++) runs.push(await prepare(i));
-      await Promise.all(runs.map(measure));
+      await Promise.all(runs.map((run) => measure(run, false)));
     } else for (let i = 0; i < RUNS; i++) await measure(await prepare(i));
   } finally {
     await Promise.all(ready.map(({ p }) => p.kill()));
