@@ -59,37 +59,43 @@ const registry = `nacos://${cluster.servers.join(',')}`;
 let code = 1;
 try {
   const demo = spawn(process.execPath, [DEMO, '--registry', registry, ...demoArgs], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events = [];
-  let buffer = '';
   let pending = Promise.resolve();
-  demo.stdout.setEncoding('utf8').on('data', (chunk) => {
-    process.stdout.write(chunk);
-    buffer += chunk;
-    const lines = buffer.split('\n');
-    buffer = lines.pop();
-    for (const line of lines) {
-      const m = /restart (\d+)\/\d+:/.exec(line);
-      // before the first restart when --kill-after is 0: on the "providers ready" line
-      const done = m === null ? (/providers ready/.test(line) ? 0 : undefined) : Number(m[1]);
-      if (done === killAfter)
-        pending = pending.then(async () => {
-          await cluster.kill(0);
-          events.push(`node 1 (${cluster.servers[0]}) SIGKILLed after restart ${killAfter}, at ${at()}`);
-          console.log(`>>> ${events.at(-1)}`);
-        });
-      if (done === backAfter)
-        pending = pending.then(async () => {
-          const t0 = performance.now();
-          await cluster.restart(0);
-          events.push(
-            `node 1 restarted after restart ${backAfter}; caught up in ${Math.round(performance.now() - t0)} ms, at ${at()}`,
-          );
-          console.log(`>>> ${events.at(-1)}`);
-        });
-    }
-  });
+  // the demo reports its progress on stderr and its summary on stdout
+  const follow = (stream, out) => {
+    let buffer = '';
+    stream.setEncoding('utf8').on('data', (chunk) => {
+      out.write(chunk);
+      buffer += chunk;
+      const lines = buffer.split('\n');
+      buffer = lines.pop();
+      for (const line of lines) onLine(line);
+    });
+  };
+  const onLine = (line) => {
+    const m = /restart (\d+)\/\d+:/.exec(line);
+    // before the first restart when --kill-after is 0: on the "providers ready" line
+    const done = m === null ? (/providers ready/.test(line) ? 0 : undefined) : Number(m[1]);
+    if (done === killAfter)
+      pending = pending.then(async () => {
+        await cluster.kill(0);
+        events.push(`node 1 (${cluster.servers[0]}) SIGKILLed after restart ${killAfter}, at ${at()}`);
+        console.log(`>>> ${events.at(-1)}`);
+      });
+    if (done === backAfter)
+      pending = pending.then(async () => {
+        const t0 = performance.now();
+        await cluster.restart(0);
+        events.push(
+          `node 1 restarted after restart ${backAfter}; caught up in ${Math.round(performance.now() - t0)} ms, at ${at()}`,
+        );
+        console.log(`>>> ${events.at(-1)}`);
+      });
+  };
+  follow(demo.stdout, process.stdout);
+  follow(demo.stderr, process.stderr);
   code = await new Promise((resolve) => demo.once('exit', (c) => resolve(c ?? 1)));
   await pending;
   console.log(`\ncluster events:\n${events.map((e) => `  ${e}`).join('\n')}`);
