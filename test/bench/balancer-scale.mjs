@@ -371,7 +371,9 @@ async function atRest(kind) {
 
 console.log(
   `balancer scale: node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}, ` +
-    `instances ${counts.join('/')}, ${rounds} rounds, ${concurrency} in flight`,
+    (args['rest-only']
+      ? `at rest only: ${restRegistries.join(', ')}, ${restSeconds} s each`
+      : `instances ${counts.join('/')}, ${rounds} rounds, ${concurrency} in flight`),
 );
 const pick = Object.fromEntries(counts.map((n) => [n, []]));
 const request = Object.fromEntries(counts.map((n) => [n, []]));

@@ -103,7 +103,9 @@ describe.skipIf(SKIP !== undefined)('a rolling restart on a 3-node Nacos cluster
     return next;
   }
 
-  it('loses no request while a provider is restarted, a Nacos node is SIGKILLed, another restarted, and the node brought back', async () => {
+  it('loses no request while a provider is restarted, a Nacos node is SIGKILLed, another restarted, and the node brought back', async ({
+    annotate,
+  }) => {
     let [a, b, c] = [await provider(0), await provider(1), await provider(2)];
     let movedMs = 0;
     await listedEverywhere([a.port, b.port, c.port], 'three providers');
@@ -151,9 +153,10 @@ describe.skipIf(SKIP !== undefined)('a rolling restart on a 3-node Nacos cluster
       await load.stop();
     }
     const failed = load.outcomes.filter((o) => o.error !== undefined);
-    console.log(
+    await annotate(
       `cluster rollout: ${load.outcomes.length} requests, ${failed.length} failed; ` +
         `3 providers restarted; node 2 of 3 SIGKILLed (its provider registered again through a live node ${movedMs} ms later) and restarted`,
+      'measured',
     );
     expect(failed.map((o) => o.error)).toEqual([]);
     expect(load.outcomes.length).toBeGreaterThan(300);

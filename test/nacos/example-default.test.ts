@@ -118,6 +118,7 @@ async function example(registry: string): Promise<RunningExample> {
 
 describe('the express example with nothing but --registry nacos://127.0.0.1:PORT', () => {
   it('registers over gRPC, heals after Nacos lost its data, ramps its weight to 1.0, and leaves within 3 s of a SIGKILL', async (ctx) => {
+    const { annotate } = ctx;
     if (nacos.source !== 'rnacos') ctx.skip(); // restarting the server empty needs a local rnacos
     const r = await example(`nacos://${nacos.addr}`);
     const registeredAt = Date.now();
@@ -143,9 +144,10 @@ describe('the express example with nothing but --registry nacos://127.0.0.1:PORT
     await until(() => Date.now() >= until1s, 'one more second of samples', 2000);
     await watch.stop();
     const gap = longestReadyWhileAbsent(watch.samples);
-    console.log(
+    await annotate(
       `gRPC: Nacos down for ${answeredAt - lostAt} ms; listed again ${backAt - answeredAt} ms after it answered ` +
         `(${backAt - lostAt} ms after the loss); /readyz 200 while Nacos answered without it: at most ${gap} ms`,
+      'measured',
     );
     expect(gap).toBeLessThanOrEqual(2000);
     expect(backAt - lostAt).toBeLessThanOrEqual(10_000);
@@ -165,10 +167,11 @@ describe('the express example with nothing but --registry nacos://127.0.0.1:PORT
       'Nacos to drop the SIGKILLed instance',
       3000,
     );
-    console.log(`gRPC: gone from Nacos ${Date.now() - killedAt} ms after SIGKILL`);
+    await annotate(`gRPC: weight 1.0 once warm; gone from Nacos ${Date.now() - killedAt} ms after SIGKILL`, 'measured');
   }, 120_000);
 
   it('over ?transport=http: Nacos loses its data, /readyz turns 503 within 2 s, and it registers again', async (ctx) => {
+    const { annotate } = ctx;
     if (nacos.source !== 'rnacos') ctx.skip();
     const r = await example(`nacos://${nacos.addr}/?transport=http`);
     expect((await nacosList())?.some((i) => i.port === r.port)).toBe(true);
@@ -187,9 +190,10 @@ describe('the express example with nothing but --registry nacos://127.0.0.1:PORT
     const absentAt = samples.find((s) => s.listed === false)?.at;
     const notReadyAt = samples.find((s) => s.ready === 503)?.at;
     const backAt = samples.find((s) => s.at > (notReadyAt ?? lostAt) && s.listed === true && s.ready === 200)?.at;
-    console.log(
+    await annotate(
       `HTTP: Nacos answered without the instance ${absentAt === undefined ? 'never' : `${absentAt - lostAt} ms after the loss`}; ` +
         `/readyz 503 ${notReadyAt === undefined ? 'never' : `${notReadyAt - lostAt} ms after`}; listed and ready again ${(backAt ?? 0) - lostAt} ms after`,
+      'measured',
     );
     expect(absentAt, 'Nacos answered without the instance').toBeDefined();
     // the provider noticed (its lookup every second) and said so on /readyz
