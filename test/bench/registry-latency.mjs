@@ -352,8 +352,12 @@ const record = (registry, what, s, note = '') => {
 
 let nacos;
 let fileDir;
+let serverName = 'given by --registry';
 try {
-  if (args.registry === undefined) nacos = await startNacos();
+  if (args.registry === undefined) {
+    nacos = await startNacos();
+    serverName = nacos.source === 'rnacos' ? 'rnacos 0.8.8, started for the run' : `${nacos.source} (${nacos.addr})`;
+  }
   const local = nacos?.source === 'rnacos';
   const base = args.registry ?? `nacos://${nacos.addr}/?grpcPort=${Number(nacos.grpcAddr.split(':').pop())}`;
   const addr = args.registry === undefined ? nacos.addr : /^nacos:\/\/(?:[^@/]*@)?([^,/?]+)/.exec(args.registry)[1];
@@ -454,8 +458,11 @@ const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${proces
 console.log(render(table));
 for (const note of notes) console.log(note);
 console.log(
-  `\n${machine}; rnacos ${args.registry === undefined ? '0.8.8' : '(given)'}; @lossless/nacos ${versionOf('@lossless/nacos') ?? '?'}; ` +
+  `\n${machine}; Nacos: ${serverName}; @lossless/nacos ${versionOf('@lossless/nacos') ?? '?'}; ` +
     `commit ${gitCommit(['core', 'nacos']) ?? '?'}; ${Math.round((Date.now() - started) / 1000)} s`,
 );
 if (args.json !== undefined)
-  writeFileSync(args.json, JSON.stringify({ machine, runs: RUNS, clusterRuns: CLUSTER_RUNS, results, notes }, null, 2));
+  writeFileSync(
+    args.json,
+    JSON.stringify({ machine, server: serverName, runs: RUNS, clusterRuns: CLUSTER_RUNS, results, notes }, null, 2),
+  );
