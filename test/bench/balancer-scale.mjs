@@ -6,13 +6,17 @@
 //             (127.0.0.1 ... one port: N instances), closed loop, --concurrency in flight: the client
 //             process' CPU per request (user + system), the figure the issue states;
 //   at rest   (--rest) a client following --services services of --per-service instances each on the
-//             file registry: heap and RSS, and CPU over --rest-seconds with no request at all.
+//             file registry: heap and RSS, and CPU over --rest-seconds with no request at all. With
+//             --rest-registry file,nacos the same on Nacos over gRPC too (`nacos`: a local rnacos
+//             started for the run; or a nacos:// URL), the instances registered by another process.
+//             --rest-only skips the other two measurements.
 // Rounds rotate the instance counts (3 100 1000, 100 1000 3, ...) so that drift on a noisy machine
 // spreads over all of them; the ratios are medians of per-round ratios against 3 instances.
 //
 //   node test/bench/balancer-scale.mjs [--instances 3,100,1000] [--rounds 5] [--duration 3] [--warmup 1]
 //                                      [--concurrency 50] [--picks 1000000] [--rest] [--services 100]
-//                                      [--per-service 10] [--rest-seconds 30] [--json FILE]
+//                                      [--per-service 10] [--rest-seconds 30] [--rest-registry file,nacos]
+//                                      [--rest-only] [--json FILE]
 
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -31,7 +35,8 @@ const SERVER = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 
 const USAGE =
   'node test/bench/balancer-scale.mjs [--instances 3,100,1000] [--rounds 5] [--duration 3] [--warmup 1] ' +
-  '[--concurrency 50] [--picks 1000000] [--rest] [--services 100] [--per-service 10] [--rest-seconds 30] [--json FILE]';
+  '[--concurrency 50] [--picks 1000000] [--rest] [--services 100] [--per-service 10] [--rest-seconds 30] ' +
+  '[--rest-registry file,nacos|nacos://host:port] [--rest-only] [--json FILE]';
 
 let args;
 try {
@@ -47,6 +52,8 @@ try {
       services: { type: 'string', default: '100' },
       'per-service': { type: 'string', default: '10' },
       'rest-seconds': { type: 'string', default: '30' },
+      'rest-registry': { type: 'string', default: 'file' },
+      'rest-only': { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -68,6 +75,11 @@ const picks = int('picks', args.picks, 1000, 100_000_000);
 const services = int('services', args.services, 1, 10_000);
 const perService = int('per-service', args['per-service'], 1, 1000);
 const restSeconds = num('rest-seconds', args['rest-seconds'], 1, 600);
+if (args['rest-only']) args.rest = true;
+const restRegistries = args['rest-registry'].split(',');
+for (const r of restRegistries)
+  if (r !== 'file' && r !== 'nacos' && !r.startsWith('nacos://'))
+    usage(`--rest-registry: expected file, nacos or a nacos:// URL, got ${r}`);
 
 function int(name, value, min, max) {
   const n = Number(value);
@@ -86,7 +98,9 @@ function usage(message) {
 }
 
 // the whole run is bounded
-const plannedS = rounds * counts.length * (warmupS + durationS + 2) + (args.rest ? restSeconds + 30 : 0);
+const plannedS =
+  (args['rest-only'] ? 0 : rounds * counts.length * (warmupS + durationS + 2)) +
+  (args.rest ? (restSeconds + 60) * restRegistries.length : 0);
 setTimeout(
   () => {
     console.error(`watchdog: the run took longer than ${Math.round(plannedS * 2 + 120)} s`);
@@ -218,19 +232,118 @@ async function drive(call) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// at rest: a client following many services on the file registry
+// at rest: a client following many services on the file registry, or on Nacos over gRPC
 
-async function atRest() {
-  const dir = await mkdtemp(join(tmpdir(), 'lossless-scale-'));
-  const writer = new FileRegistry({ dir, heartbeatMs: 60_000 });
-  try {
+/**
+ * Registers `services` x `perService` instances on a Nacos server from another process (so that the
+ * writer's connection, health checks and memory are not the measured client's), until killed.
+ */
+async function nacosWriter(url) {
+  const code = `
+    import { createNacosRegistry } from '@lossless/nacos';
+    import { silentLogger } from '@lossless/core';
+    const [url, services, perService] = process.argv.slice(1);
+    const registry = createNacosRegistry(url, { logger: silentLogger });
+    for (let s = 0; s < Number(services); s++)
+      for (const i of JSON.parse(process.env.BENCH_INSTANCES).map((x) => ({ ...x, service: 'svc-' + s, id: x.ip + ':' + x.port })))
+        await registry.register(i);
+    console.log('registered');
+    process.stdin.resume();
+    process.stdin.on('end', () => process.exit(0));
+  `;
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', code, url, String(services), String(perService)],
+    {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, BENCH_INSTANCES: JSON.stringify(instances('x', perService)) },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  process.on('exit', () => child.kill('SIGKILL'));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the Nacos writer did not register in 120 s')), 120_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line === 'registered') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the Nacos writer exited with ${code}`)));
+  });
+  child.removeAllListeners('exit');
+  return {
+    close: async () => {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
+}
+
+/** The registry to measure at rest: a URL for the client, and what to stop afterwards. */
+async function restTarget(kind) {
+  if (kind === 'file') {
+    const dir = await mkdtemp(join(tmpdir(), 'lossless-scale-'));
+    const writer = new FileRegistry({ dir, heartbeatMs: 60_000 });
     for (let s = 0; s < services; s++) for (const i of instances(`svc-${s}`, perService)) await writer.register(i);
+    return {
+      name: 'file registry',
+      url: pathToFileURL(dir).href,
+      close: async () => {
+        await writer.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  let nacos;
+  let url = kind;
+  if (kind === 'nacos') {
+    // the tests' rnacos (node test/nacos/source.mjs --ensure), on free loopback ports
+    const { startNacos } = await import('../nacos/server.ts');
+    nacos = await startNacos();
+    url = `nacos://${nacos.addr}/?grpcPort=${Number(nacos.grpcAddr.split(':').pop())}`;
+  }
+  try {
+    const writer = await nacosWriter(url);
+    return {
+      name: `Nacos over gRPC${nacos === undefined ? ` (${url})` : ` (rnacos ${nacos.source === 'rnacos' ? '0.8.8' : nacos.source})`}`,
+      url,
+      close: async () => {
+        await writer.close();
+        await nacos?.stop();
+      },
+    };
+  } catch (error) {
+    await nacos?.stop();
+    throw error;
+  }
+}
+
+async function atRest(kind) {
+  const target = await restTarget(kind);
+  try {
     gc?.();
     const before = process.memoryUsage();
-    const client = createClient({ registry: pathToFileURL(dir).href });
+    const { createNacosRegistry } = await import('@lossless/nacos');
+    const client = createClient({
+      registry: target.url,
+      registrySchemes: { nacos: createNacosRegistry },
+      logger: silentLogger,
+    });
+    // the client's background reads keep no process alive, and neither does `ready` while they run
+    const alive = setInterval(() => {}, 1000);
     await Promise.all(Array.from({ length: services }, (_, s) => client.service(`svc-${s}`).ready));
-    const listed = Array.from({ length: services }, (_, s) => client.service(`svc-${s}`).endpoints.length);
-    if (listed.some((n) => n !== perService)) throw new Error(`the client sees ${listed.join(',')} instances`);
+    // Nacos pushes each service's list as its batches land: wait for every instance, bounded
+    const deadline = Date.now() + 60_000;
+    let listed = [];
+    for (;;) {
+      listed = Array.from({ length: services }, (_, s) => client.service(`svc-${s}`).endpoints.length);
+      if (listed.every((n) => n === perService)) break;
+      if (Date.now() > deadline) throw new Error(`the client sees ${listed.join(',')} instances`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    clearInterval(alive);
     await new Promise((resolve) => setTimeout(resolve, 2000)); // first polls settle
     gc?.();
     const after = process.memoryUsage();
@@ -241,6 +354,7 @@ async function atRest() {
     const wallMs = performance.now() - t0;
     await client.close();
     return {
+      registry: target.name,
       services,
       perService,
       heapMB: (after.heapUsed - before.heapUsed) / 2 ** 20,
@@ -248,8 +362,7 @@ async function atRest() {
       cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
     };
   } finally {
-    await writer.close();
-    await rm(dir, { recursive: true, force: true });
+    await target.close();
   }
 }
 
@@ -258,64 +371,74 @@ async function atRest() {
 
 console.log(
   `balancer scale: node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}, ` +
-    `instances ${counts.join('/')}, ${rounds} rounds, ${concurrency} in flight`,
+    (args['rest-only']
+      ? `at rest only: ${restRegistries.join(', ')}, ${restSeconds} s each`
+      : `instances ${counts.join('/')}, ${rounds} rounds, ${concurrency} in flight`),
 );
 const pick = Object.fromEntries(counts.map((n) => [n, []]));
 const request = Object.fromEntries(counts.map((n) => [n, []]));
-const echoes = new Map();
-for (const n of counts) echoes.set(n, await startEcho(n));
-process.on('exit', () => {
-  for (const { child } of echoes.values()) child.kill('SIGKILL');
-});
-const clients = new Map(
-  counts.map((n) => {
-    const { port } = echoes.get(n);
-    const registry = staticLists(new Map([['svc', instances('svc', n, port)]]));
-    return [n, createClient({ registry, services: ['svc'] })];
-  }),
-);
-for (let r = 0; r < rounds; r++) {
-  const order = counts.map((_, i) => counts[(i + r) % counts.length]);
-  const line = [];
-  for (const n of order) {
-    gc?.();
-    pick[n].push(await pickNsPerRequest(n));
-    const client = clients.get(n);
-    const res = await drive(async () => {
-      const { statusCode, body } = await client.request('http://svc/');
-      const text = await body.text();
-      if (statusCode !== 200 || text !== 'ok') throw new Error(`unexpected ${statusCode}`);
-    });
-    request[n].push(res.cpuUsPerReq);
-    line.push(
-      `${n}: pick ${fmt(pick[n].at(-1), 0)} ns, ${fmt(res.cpuUsPerReq, 1)} µs CPU/req (${Math.round(res.perSecond)}/s)`,
-    );
+if (!args['rest-only']) {
+  const echoes = new Map();
+  for (const n of counts) echoes.set(n, await startEcho(n));
+  process.on('exit', () => {
+    for (const { child } of echoes.values()) child.kill('SIGKILL');
+  });
+  const clients = new Map(
+    counts.map((n) => {
+      const { port } = echoes.get(n);
+      const registry = staticLists(new Map([['svc', instances('svc', n, port)]]));
+      return [n, createClient({ registry, services: ['svc'] })];
+    }),
+  );
+  for (let r = 0; r < rounds; r++) {
+    const order = counts.map((_, i) => counts[(i + r) % counts.length]);
+    const line = [];
+    for (const n of order) {
+      gc?.();
+      pick[n].push(await pickNsPerRequest(n));
+      const client = clients.get(n);
+      const res = await drive(async () => {
+        const { statusCode, body } = await client.request('http://svc/');
+        const text = await body.text();
+        if (statusCode !== 200 || text !== 'ok') throw new Error(`unexpected ${statusCode}`);
+      });
+      request[n].push(res.cpuUsPerReq);
+      line.push(
+        `${n}: pick ${fmt(pick[n].at(-1), 0)} ns, ${fmt(res.cpuUsPerReq, 1)} µs CPU/req (${Math.round(res.perSecond)}/s)`,
+      );
+    }
+    console.log(`round ${r + 1}/${rounds}: ${line.join('; ')}`);
   }
-  console.log(`round ${r + 1}/${rounds}: ${line.join('; ')}`);
-}
-for (const client of clients.values()) await client.close();
-for (const { child } of echoes.values()) child.kill('SIGKILL');
+  for (const client of clients.values()) await client.close();
+  for (const { child } of echoes.values()) child.kill('SIGKILL');
 
-const base = counts[0];
-const ratio = (series, n) => median(series[n].map((v, i) => v / series[base][i]));
-const rows = [['instances', 'pick ns/req (median)', `pick vs ${base}`, 'client CPU µs/req (median)', `CPU vs ${base}`]];
-for (const n of counts)
-  rows.push([
-    String(n),
-    fmt(median(pick[n]), 0),
-    fmt(ratio(pick, n), 2),
-    fmt(median(request[n]), 1),
-    fmt(ratio(request, n), 2),
-  ]);
-console.log(`\n${render(rows)}`);
+  const base = counts[0];
+  const ratio = (series, n) => median(series[n].map((v, i) => v / series[base][i]));
+  const rows = [
+    ['instances', 'pick ns/req (median)', `pick vs ${base}`, 'client CPU µs/req (median)', `CPU vs ${base}`],
+  ];
+  for (const n of counts)
+    rows.push([
+      String(n),
+      fmt(median(pick[n]), 0),
+      fmt(ratio(pick, n), 2),
+      fmt(median(request[n]), 1),
+      fmt(ratio(request, n), 2),
+    ]);
+  console.log(`\n${render(rows)}`);
+}
 
 let rest;
 if (args.rest) {
-  rest = await atRest();
-  console.log(
-    `\nat rest: ${rest.services} services x ${rest.perService} instances on the file registry: ` +
-      `heap +${fmt(rest.heapMB, 1)} MB, RSS +${fmt(rest.rssMB, 1)} MB, CPU ${fmt(rest.cpuPercent, 2)} % over ${restSeconds} s`,
-  );
+  rest = [];
+  for (const kind of restRegistries) {
+    const r = await atRest(kind);
+    rest.push(r);
+    console.log(
+      `\nat rest: ${r.services} services x ${r.perService} instances on the ${r.registry}: ` +
+        `heap +${fmt(r.heapMB, 1)} MB, RSS +${fmt(r.rssMB, 1)} MB, CPU ${fmt(r.cpuPercent, 2)} % over ${restSeconds} s`,
+    );
+  }
 }
 
 if (args.json !== undefined) {

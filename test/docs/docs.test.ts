@@ -14,6 +14,7 @@ import { canTransition, LIFECYCLE_STATES } from '../../packages/core/src/lifecyc
 import { providerOptionsSchema, resolveProviderOptions } from '../../packages/core/src/options.js';
 import { METADATA_KEYS } from '../../packages/core/src/registry/types.js';
 import { inspect, schemaAt } from '../../packages/core/src/schema/parse.js';
+import { nacosOptionsSchema, parseNacosUrl, resolveNacosOptions } from '../../packages/nacos/src/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -245,18 +246,18 @@ describe('the generated option tables', () => {
 
   it('are what `pnpm docs:options` generates from the schemas (run it after changing an option)', async () => {
     const { generate } = await load();
-    const docs = generate({ providerOptionsSchema, clientOptionsSchema }, inspect);
-    expect([...docs.keys()]).toEqual(['docs/options.md', 'docs/client.md']);
+    const docs = generate({ providerOptionsSchema, clientOptionsSchema, nacosOptionsSchema }, inspect);
+    expect([...docs.keys()]).toEqual(['docs/options.md', 'docs/client.md', 'docs/nacos.md']);
     for (const [doc, expected] of docs) expect(read(doc), doc).toBe(expected);
   });
 
   it('are not the same whatever the schema says (the comparison can fail)', async () => {
     const { generate } = await load();
-    const changed = {
-      providerOptionsSchema: v.strictObject({ only: v.optional(v.pipe(v.number(), v.description('x')), 1) }),
-      clientOptionsSchema,
-    };
-    expect(generate(changed, inspect).get('docs/options.md')).not.toBe(read('docs/options.md'));
+    const other = v.strictObject({ only: v.optional(v.pipe(v.number(), v.description('x')), 1) });
+    const changed = { providerOptionsSchema: other, clientOptionsSchema, nacosOptionsSchema: other };
+    const docs = generate(changed, inspect);
+    expect(docs.get('docs/options.md')).not.toBe(read('docs/options.md'));
+    expect(docs.get('docs/nacos.md')).not.toBe(read('docs/nacos.md'));
   });
 });
 
@@ -375,24 +376,6 @@ describe('docs/concepts.md', () => {
   });
 });
 
-/** Every property of an interface, as dotted paths, descending into inline object types. */
-function inlineOptionPaths(path: string, root: string): string[] {
-  const declaration = interfacesOf(parse(path)).get(root);
-  if (declaration === undefined) throw new Error(`interface ${root} not found in ${path}`);
-  const out: string[] = [];
-  const walk = (members: ts.NodeArray<ts.TypeElement>, prefix: string): void => {
-    for (const member of members) {
-      if (!ts.isPropertySignature(member) || member.name === undefined) continue;
-      const key = `${prefix}${member.name.getText()}`;
-      // an inline object type is documented through its leaves
-      if (member.type !== undefined && ts.isTypeLiteralNode(member.type)) walk(member.type.members, `${key}.`);
-      else out.push(key);
-    }
-  };
-  walk(declaration.members, '');
-  return out;
-}
-
 describe('docs/client.md and docs/nacos.md', () => {
   it('has a row for every option of the client schema', () => {
     const documented = new Set(keys(tableRows(read('docs/client.md'))));
@@ -403,12 +386,31 @@ describe('docs/client.md and docs/nacos.md', () => {
     expect(leaves.filter((path) => !documented.has(path))).toEqual([]);
   });
 
-  it('has a row for every NacosRegistryOptions property', () => {
-    const documented = new Set(keys(tableRows(read('docs/nacos.md'))));
-    const missing = inlineOptionPaths('packages/nacos/src/options.ts', 'NacosRegistryOptions').filter(
-      (path) => !documented.has(path),
-    );
-    expect(missing).toEqual([]);
+  it('has a row for every option of the Nacos schema, and states the defaults resolveNacosOptions applies', () => {
+    const rows = tableRows(read('docs/nacos.md'));
+    const documented = new Set(keys(rows));
+    const paths = schemaPaths(nacosOptionsSchema);
+    expect(paths).toEqual(expect.arrayContaining(['servers', 'transport', 'pollMs', 'password']));
+    expect(paths.filter((path) => !documented.has(path))).toEqual([]);
+    // the resolved defaults of a remote server over gRPC; each written as a plain number or word must match
+    const resolved = resolveNacosOptions({ servers: 'nacos.example:8848' }) as unknown as Record<string, unknown>;
+    let checked = 0;
+    for (const row of rows) {
+      const key = codeSpan(row.cells[0]);
+      const text = codeSpan(row.cells[2]);
+      if (key === undefined || text === undefined || !paths.includes(key)) continue;
+      if (/^\d+$/.test(text)) expect(resolved[key], `default of ${key}`).toBe(Number(text));
+      else if (/^[A-Za-z_]+$/.test(text)) expect(String(resolved[key]), `default of ${key}`).toBe(text);
+      else continue;
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+    // every URL parameter the table names is one parseNacosUrl takes
+    for (const row of rows) {
+      const parameter = /^`\?(\w+)=`$/.exec(row.cells[3] ?? '')?.[1];
+      if (parameter !== undefined)
+        expect(() => parseNacosUrl(`nacos://h:8848/?${parameter}=1`)).not.toThrow(/unknown|not a URL/);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
-// The option tables of docs/options.md and docs/client.md, generated from the options schemas: each
-// row is an option's path, type, default, environment variable, and what it does (its schema's
-// description, then what it accepts, in the words of its errors). The tables sit between marker
+// The option tables of docs/options.md, docs/client.md and docs/nacos.md, generated from the options
+// schemas: each row is an option's path, type, default, environment variable (for a registry: how its
+// URL gives the option), and what it does (its schema's description, then what it accepts, in the
+// words of its errors). The tables sit between marker
 // comments; the prose around them is written by hand. test/docs/docs.test.ts fails when a committed
 // table differs from what this generates.
 //
@@ -12,17 +13,22 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The documents, and for each marker name the schema and the layout of its tables. */
+/**
+ * The documents, and for each marker name the schema and the layout of its tables: `sections` for a
+ * table per group, `column` for the fourth column (`env`, the variable; `url`, where a URL has it).
+ */
 export const TABLES = [
-  { doc: 'docs/options.md', name: 'provider', schema: 'providerOptionsSchema', sections: true },
-  { doc: 'docs/client.md', name: 'client', schema: 'clientOptionsSchema', sections: false },
+  { doc: 'docs/options.md', name: 'provider', schema: 'providerOptionsSchema', sections: true, column: 'env' },
+  { doc: 'docs/client.md', name: 'client', schema: 'clientOptionsSchema', sections: false, column: 'env' },
+  { doc: 'docs/nacos.md', name: 'nacos', schema: 'nacosOptionsSchema', sections: false, column: 'url' },
 ];
 
 const begin = (name) =>
   `<!-- options:${name} begin: generated from the schema by \`pnpm docs:options\`; edit the schema, not this -->`;
 const end = (name) => `<!-- options:${name} end -->`;
 
-const HEADER = '| Option | Type | Default | Environment | What it does |\n|---|---|---|---|---|';
+const COLUMNS = { env: 'Environment', url: 'In the URL' };
+const header = (column) => `| Option | Type | Default | ${COLUMNS[column]} | What it does |\n|---|---|---|---|---|`;
 
 /** A table cell: pipes escaped, one line. */
 function cell(text) {
@@ -76,8 +82,8 @@ function accepts(node) {
   return [...found];
 }
 
-function row(path, info, inspect, leaf) {
-  const env = info.meta.env === undefined ? '' : code(info.meta.env);
+function row(path, info, inspect, leaf, column) {
+  const env = column === 'url' ? (info.meta.url ?? '—') : info.meta.env === undefined ? '' : code(info.meta.env);
   const rules = leaf ? accepts(info.schema) : [];
   const what = [info.description ?? '', rules.length === 0 ? '' : `Accepts ${rules.join('; ')}.`]
     .filter((part) => part !== '')
@@ -90,20 +96,21 @@ function row(path, info, inspect, leaf) {
  * section per group (`warmups[].name` for the elements of an array of groups); else one table of
  * every option, groups written as the prefix of their options' paths.
  */
-export function tablesFor(schema, inspect, sections) {
+export function tablesFor(schema, inspect, sections, column = 'env') {
+  const HEADER = header(column);
   const root = inspect(schema).entries;
   if (sections) {
     const top = [];
     const groups = [];
     for (const [key, entry] of Object.entries(root)) {
       const info = inspect(entry);
-      top.push(row(key, info, inspect, info.entries === undefined && info.item === undefined));
+      top.push(row(key, info, inspect, info.entries === undefined && info.item === undefined, column));
       const item = info.item === undefined ? undefined : inspect(info.item);
       const entries = info.entries ?? item?.entries;
       if (entries === undefined) continue;
       const prefix = info.entries !== undefined ? `${key}.` : `${key}[].`;
       const rows = Object.entries(entries).map(([name, inner]) =>
-        row(`${prefix}${name}`, inspect(inner), inspect, true),
+        row(`${prefix}${name}`, inspect(inner), inspect, true, column),
       );
       groups.push(`### ${key}\n\n${HEADER}\n${rows.join('\n')}`);
     }
@@ -112,10 +119,10 @@ export function tablesFor(schema, inspect, sections) {
   const rows = [];
   for (const [key, entry] of Object.entries(root)) {
     const info = inspect(entry);
-    if (info.entries === undefined) rows.push(row(key, info, inspect, true));
+    if (info.entries === undefined) rows.push(row(key, info, inspect, true, column));
     else
       for (const [name, inner] of Object.entries(info.entries))
-        rows.push(row(`${key}.${name}`, inspect(inner), inspect, true));
+        rows.push(row(`${key}.${name}`, inspect(inner), inspect, true, column));
   }
   return `${HEADER}\n${rows.join('\n')}`;
 }
@@ -131,9 +138,9 @@ export function withTable(markdown, name, generated) {
 /** Every document as it should be, from the schemas given (`{ providerOptionsSchema, ... }`). */
 export function generate(schemas, inspect, read = (path) => readFileSync(`${ROOT}${path}`, 'utf8')) {
   const docs = new Map();
-  for (const { doc, name, schema, sections } of TABLES) {
+  for (const { doc, name, schema, sections, column } of TABLES) {
     const markdown = docs.get(doc) ?? read(doc);
-    docs.set(doc, withTable(markdown, name, tablesFor(schemas[schema], inspect, sections)));
+    docs.set(doc, withTable(markdown, name, tablesFor(schemas[schema], inspect, sections, column)));
   }
   return docs;
 }
@@ -142,7 +149,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { inspect } = await import('../../packages/core/dist/schema/parse.js');
   const { providerOptionsSchema } = await import('../../packages/core/dist/options.js');
   const { clientOptionsSchema } = await import('../../packages/client/dist/options.js');
-  for (const [doc, markdown] of generate({ providerOptionsSchema, clientOptionsSchema }, inspect)) {
+  const { nacosOptionsSchema } = await import('../../packages/nacos/dist/options.js');
+  for (const [doc, markdown] of generate({ providerOptionsSchema, clientOptionsSchema, nacosOptionsSchema }, inspect)) {
     const path = `${ROOT}${doc}`;
     if (readFileSync(path, 'utf8') === markdown) console.log(`${doc}: up to date`);
     else {

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePortPairOn, isFree, waitHttp } from './server.js';
+import { freePortPairOn, isFree, waitHttp } from './server.ts';
 // @ts-expect-error -- plain ESM helper shared with the install step
 import { rnacosPath } from './source.mjs';
 
@@ -75,16 +75,21 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
   if (binary === undefined) throw new Error(clusterSkipReason());
   const dir = await mkdtemp(join(tmpdir(), 'lossless-rnacos-cluster-'));
   const hosts = await loopbackHosts(count);
-  const specs: { id: number; host: string; http: number; grpc: number; data: string }[] = [];
-  for (let i = 0; i < count; i++) {
-    const host = hosts[i] as string;
-    let http = await freePortPairOn(host, 1000);
-    // on one shared address the ports must differ too
-    while (specs.some((s) => s.host === host && (s.http === http || s.grpc === http || s.http === http + 1000)))
-      http = await freePortPairOn(host, 1000);
-    specs.push({ id: i + 1, host, http, grpc: http + 1000, data: join(dir, `node${i + 1}`) });
-  }
-  const first = specs[0] as (typeof specs)[number];
+  type Spec = { id: number; host: string; http: number; grpc: number; data: string };
+  const pickSpecs = async (): Promise<Spec[]> => {
+    const picked: Spec[] = [];
+    for (let i = 0; i < count; i++) {
+      const host = hosts[i] as string;
+      let http = await freePortPairOn(host, 1000);
+      // on one shared address the ports must differ too
+      while (picked.some((s) => s.host === host && (s.http === http || s.grpc === http || s.http === http + 1000)))
+        http = await freePortPairOn(host, 1000);
+      picked.push({ id: i + 1, host, http, grpc: http + 1000, data: join(dir, `node${i + 1}`) });
+    }
+    return picked;
+  };
+  const specs = await pickSpecs();
+  const first = (): Spec => specs[0] as Spec;
   const envOf = (s: (typeof specs)[number]): NodeJS.ProcessEnv => ({
     PATH: process.env.PATH,
     // its own messages, not a line per HTTP request (the waits below poll)
@@ -102,9 +107,9 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
     RNACOS_RAFT_NODE_ADDR: `${s.host}:${s.grpc}`,
     // the first node makes a one-node cluster; the others ask it to let them in (only while their
     // raft log is empty: a restarted node is a member already)
-    ...(s.id === first.id
+    ...(s.id === first().id
       ? { RNACOS_RAFT_AUTO_INIT: 'true' }
-      : { RNACOS_RAFT_AUTO_INIT: 'false', RNACOS_RAFT_JOIN_ADDR: `${first.host}:${first.grpc}` }),
+      : { RNACOS_RAFT_AUTO_INIT: 'false', RNACOS_RAFT_JOIN_ADDR: `${first().host}:${first().grpc}` }),
   });
 
   const children: (ChildProcess | undefined)[] = specs.map(() => undefined);
@@ -112,6 +117,8 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
   // rnacos 0.8.8 sometimes applies its first raft entries before its state machine is wired up (a
   // panic in raftapply.rs, "Mailbox has closed" afterwards): the node answers but can take no one in
   const panics: boolean[] = specs.map(() => false);
+  /** The lines around each node's panic, which its later output would push out of `outputs`. */
+  const panicTexts: string[] = specs.map(() => '');
   const launch = async (i: number): Promise<void> => {
     const s = specs[i] as (typeof specs)[number];
     outputs[i] = '';
@@ -121,7 +128,11 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
     const keep = (d: Buffer): void => {
       if (children[i] !== child) return; // a killed process' last words
       const text = d.toString();
-      if (text.includes(' panicked at ')) panics[i] = true;
+      if (text.includes(' panicked at ')) {
+        panics[i] = true;
+        const at = text.indexOf(' panicked at ');
+        panicTexts[i] = text.slice(Math.max(0, at - 300), at + 700);
+      }
       outputs[i] = (outputs[i] + text).slice(-4000);
     };
     child.stdout?.on('data', keep);
@@ -144,13 +155,14 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
     await gone;
   };
 
-  const nodes: NacosNode[] = specs.map((s, i) => ({
+  const nodeOf = (s: Spec, i: number): NacosNode => ({
     id: s.id,
     host: s.host,
     addr: `${s.host}:${s.http}`,
     grpcAddr: `${s.host}:${s.grpc}`,
     running: () => children[i] !== undefined,
-  }));
+  });
+  const nodes: NacosNode[] = specs.map(nodeOf);
   const raft = async (i: number): Promise<RaftView | undefined> => {
     const node = nodes[i] as NacosNode;
     try {
@@ -193,7 +205,8 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
     const deadline = Date.now() + ms;
     while (!(await check())) {
       const panicked = panics.findIndex((p, i) => p && children[i] !== undefined);
-      if (panicked >= 0) throw new Error(`rnacos node ${panicked + 1} panicked:\n${outputs[panicked]}`);
+      if (panicked >= 0)
+        throw new Error(`rnacos node ${panicked + 1} panicked: ${panicTexts[panicked]}\n...\n${outputs[panicked]}`);
       if (Date.now() > deadline)
         throw new Error(
           `the rnacos cluster did not ${what} within ${ms} ms; raft: ${JSON.stringify(
@@ -207,7 +220,7 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
   const form = async (): Promise<void> => {
     // the first node leads before the others ask to join it
     await launch(0);
-    await until(async () => (await raft(0))?.current_leader === first.id, 'elect its first leader', timeoutMs);
+    await until(async () => (await raft(0))?.current_leader === first().id, 'elect its first leader', timeoutMs);
     // one at a time: raft changes its membership one change at a time, and a join that races
     // another is left a non-voter
     for (let i = 1; i < count; i++) {
@@ -248,6 +261,10 @@ export async function startNacosCluster(options: ClusterOptions = {}): Promise<N
         throw new Error(`the rnacos cluster did not form in 3 attempts:\n${failures.join('\n---\n')}`);
       }
       await Promise.all(specs.map((s) => rm(s.data, { recursive: true, force: true })));
+      // new ports too: another process of this machine may have taken one of them since they were
+      // found free (every attempt then fails the same way at once)
+      specs.splice(0, specs.length, ...(await pickSpecs()));
+      nodes.splice(0, nodes.length, ...specs.map(nodeOf));
     }
   }
   const formedInMs = Date.now() - started;

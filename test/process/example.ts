@@ -21,8 +21,11 @@ export interface RunningExample extends Running {
   readonly adminPort: number;
 }
 
-function run(args: string[]): Running {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], env?: NodeJS.ProcessEnv): Running {
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+  });
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
     child.on('exit', (code) => resolve({ code, at: Date.now() })),
@@ -48,6 +51,14 @@ export function launchScript(script: string, args: string[]): Running {
 /** Starts the example with `--port 0 --admin-port 0` and the given arguments; resolves once it listens. */
 export function launchExample(args: string[]): Running {
   return run([EXAMPLE, '--port', '0', '--admin-port', '0', ...args]);
+}
+
+/**
+ * Starts the example with only `args` on its command line, as a user would type it; `env` adds
+ * variables (`PORT=0`, `LOSSLESS_ADMIN_PORT=0`: free ports on a machine shared with other tests).
+ */
+export function launchExampleWith(args: string[], env: NodeJS.ProcessEnv): Running {
+  return run([EXAMPLE, ...args], env);
 }
 
 export async function listening(r: Running, timeoutMs = 15_000): Promise<RunningExample> {

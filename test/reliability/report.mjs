@@ -68,7 +68,7 @@ const doc = [
   '',
   'Every row is shown by tests that run in CI (`pnpm test`); the last column is what those tests measured',
   'in the run that wrote this page. Regenerate it with `pnpm reliability:report` (it runs only these tests).',
-  'Scenarios 1 and 2 use a real Nacos-compatible server, 4, 5, 7, 10a and 10b real processes.',
+  'Scenarios 1, 2, 2b, 2c, 2d and 7b use a real Nacos-compatible server (2d a 3-node rnacos cluster), 2c, 2d, 4, 5, 7, 7b, 10a and 10b real processes.',
   '',
   `Run: ${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node.js ${process.version}.`,
   '',

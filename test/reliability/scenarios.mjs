@@ -40,6 +40,36 @@ export const SCENARIOS = [
     ],
   },
   {
+    id: '2c',
+    scenario:
+      'Registry loses its data under the express example started with nothing but --registry nacos://127.0.0.1:PORT (gRPC), and with ?transport=http',
+    expected:
+      '/readyz is never 200 for more than 2 s while Nacos answers without the instance; listed again within 10 s. Over HTTP the provider’s lookup turns /readyz 503 until it registers again, unless the next heartbeat registered it first.',
+    tests: [
+      {
+        file: 'test/nacos/example-default.test.ts',
+        name: 'registers over gRPC, heals after Nacos lost its data, ramps its weight to 1.0, and leaves within 3 s of a SIGKILL',
+      },
+      {
+        file: 'test/nacos/example-default.test.ts',
+        name: 'over ?transport=http: Nacos loses its data; /readyz is not 200 for more than 2 s while Nacos answers without it, and it is back within 10 s',
+      },
+    ],
+  },
+  {
+    id: '2d',
+    scenario:
+      'A Nacos node SIGKILLed during a rolling restart (3-node rnacos raft cluster; providers and client on nacos://a,b,c over gRPC), then restarted',
+    expected:
+      'No request fails; every drain exits 0; the connections of the killed node move to a live node, where the registrations are made again and listed by every live node; the restarted node catches up.',
+    tests: [
+      {
+        file: 'test/nacos/cluster-rollout.test.ts',
+        name: 'loses no request while a provider is restarted, a Nacos node is SIGKILLed, another restarted, and the node brought back',
+      },
+    ],
+  },
+  {
     id: '3',
     scenario: 'Warm-up hook throws or hangs',
     expected:

@@ -1,53 +1,172 @@
 // Nacos registry options, from an object or a URL:
 //   nacos://user:pass@127.0.0.1:8848,127.0.0.1:8858/?namespace=public&group=DEFAULT_GROUP&cluster=DEFAULT&transport=grpc
+// One schema (core's toolkit, as the provider's and the client's options) gives the types, the
+// defaults with their reasons, the checks with coded errors (an unknown key or URL parameter refused
+// with the closest valid one), the URL parameters, and the table of docs/nacos.md (`pnpm docs:options`).
+// Defaults that depend on another option, and checks across options, come after the schema.
 
 import { isIP } from 'node:net';
-import { InvalidOptionError, InvalidRegistryUrlError, type Logger } from '@lossless/core';
+import { InvalidOptionError, InvalidRegistryUrlError } from '@lossless/core';
+import {
+  closest,
+  dictionary,
+  doc,
+  group,
+  inspect,
+  logger,
+  nonEmpty,
+  numberIn,
+  parseOptions,
+} from '@lossless/core/internal';
+import * as v from 'valibot';
 
 export type NacosTransport = 'grpc' | 'http';
 
-export interface NacosRegistryOptions {
-  /** Nacos servers as `host:port` (port 8848 when omitted): the HTTP port, as Nacos clients are given it. */
-  readonly servers: string | readonly string[];
-  /**
-   * `grpc`: the Nacos 2.x/3.x gRPC API, as Java clients speak it (ephemeral instances live as long as the
-   * connection, changes are pushed). `http`: the v1 HTTP OpenAPI and heartbeats (Nacos 1.x, or a closed
-   * gRPC port). Default `grpc`, or `http` for persistent instances (`ephemeral: false`).
-   */
-  readonly transport?: NacosTransport;
-  /** gRPC port of every server. Default: each server's HTTP port + 1000, where Nacos listens. */
-  readonly grpcPort?: number;
-  /** Default `public`. */
-  readonly namespace?: string;
-  /** Default `DEFAULT_GROUP`. */
-  readonly group?: string;
-  /** Cluster the instance registers in. Default `DEFAULT`. */
-  readonly cluster?: string;
-  /** Ephemeral instances live by heartbeats (default); persistent ones by server-side health checks. Default true. */
-  readonly ephemeral?: boolean;
-  /** Metadata added to every instance this registry registers. */
-  readonly metadata?: Readonly<Record<string, string>>;
-  /** Credentials, when Nacos has auth on. The access token is obtained and refreshed by lossless. */
-  readonly username?: string;
-  readonly password?: string;
-  /** Use https. Default false. */
-  readonly tls?: boolean;
-  /** Timeout of one HTTP request to Nacos, in ms. Default 5000. */
-  readonly requestTimeoutMs?: number;
-  /**
-   * Subscribers re-read the instance list at least this often, in ms. Default 1000 over HTTP (Nacos' own
-   * poll is 10 s); 10000 over gRPC, where changes are pushed and the poll is only a safety net.
-   */
-  readonly pollMs?: number;
-  /**
-   * The client address reported to Nacos: over HTTP where it pushes instance changes to (UDP, `clientIP`);
-   * over gRPC the connection's `clientIp`, informational. The npm client and Java report the host's first
-   * LAN address; lossless reports 127.0.0.1 when every server is on loopback, else that LAN address unless
-   * this is set.
-   */
-  readonly clientIp?: string;
-  readonly logger?: Logger;
+const NAME_MESSAGE = 'expected 1-128 letters, digits or _.:-';
+const name = () => v.pipe(v.string(NAME_MESSAGE), v.regex(/^[A-Za-z0-9_.:-]{1,128}$/, NAME_MESSAGE));
+
+/** A DNS name or an IPv4 address, as core checks hosts. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const SERVER_MESSAGE = 'expected host:port with an IP address or host name and a port in 1..65535';
+
+/** `host[:port]` as `host:port` (8848 when the port is left out), or undefined when it is not one. */
+function normalizeServer(value: string): string | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  if (m === null) return undefined;
+  const host = m[1] as string;
+  if (host.startsWith('[') ? isIP(host.slice(1, -1)) !== 6 : !HOST_NAME.test(host)) return undefined;
+  const port = m[2] === undefined ? 8848 : Number(m[2]);
+  return port >= 1 && port <= 65_535 ? `${host}:${port}` : undefined;
 }
+
+const server = v.pipe(
+  v.string(SERVER_MESSAGE),
+  v.check((s) => normalizeServer(s) !== undefined, SERVER_MESSAGE),
+  v.transform((s) => normalizeServer(s) as string),
+);
+
+const SERVERS_MESSAGE = 'expected host:port, several separated by commas, or an array of them';
+const servers = v.pipe(
+  v.custom<string | readonly string[]>((s) => typeof s === 'string' || Array.isArray(s), SERVERS_MESSAGE),
+  // Array.from, not map: a hole in the list is a missing server, not one to skip
+  v.transform((s) => (typeof s === 'string' ? s.split(',') : Array.from(s as readonly unknown[]))),
+  v.array(server, SERVERS_MESSAGE),
+  v.minLength(1, 'expected at least one host:port'),
+);
+
+/** One call to Nacos, or one poll: more than an hour is a mistake, not a setting. */
+const MAX_MS = 3_600_000;
+const ms = () =>
+  numberIn(Number.MIN_VALUE, MAX_MS, { message: `expected a number of milliseconds > 0 and at most ${MAX_MS}` });
+
+const booleanSchema = () => v.boolean('expected a boolean');
+
+/** NacosRegistryOptions, as users pass them (and as parseNacosUrl reads them from a URL). */
+export const nacosOptionsSchema = group(
+  {
+    servers: doc(
+      servers,
+      'Nacos servers, `host:port` (the HTTP port, as Nacos clients are given it; 8848 when omitted), as an array or separated by commas. Calls go to one that answers; over gRPC, a lost connection is replaced by one to the next server.',
+      { type: 'string | readonly string[]', url: 'the hosts' },
+    ),
+    transport: v.optional(
+      doc(
+        v.picklist(['grpc', 'http'], "expected 'grpc' or 'http'"),
+        "`grpc`: Nacos' gRPC API (2.x, 3.x), as Java clients speak it: ephemeral instances live as long as the connection and changes are pushed. `http`: the v1 HTTP OpenAPI and heartbeats (Nacos 1.x, persistent instances, or a closed gRPC port). See [Transports](#transports).",
+        { url: '`?transport=`', default: '`grpc`; `http` when `ephemeral` is `false`' },
+      ),
+    ),
+    grpcPort: v.optional(
+      doc(
+        numberIn(1, 65_535, { integer: true, message: 'expected a port in 1..65535' }),
+        'gRPC port of every server, where it is not the usual one (behind a proxy, a container with mapped ports).',
+        { url: '`?grpcPort=`', default: "each server's HTTP port + 1000, where Nacos listens" },
+      ),
+    ),
+    namespace: v.optional(
+      doc(name(), "Nacos namespace id. `public`: Nacos' own default namespace.", { url: '`?namespace=`' }),
+      'public',
+    ),
+    group: v.optional(
+      doc(name(), "Group of the service. `DEFAULT_GROUP`: where Nacos' Java clients register unless told.", {
+        url: '`?group=`',
+      }),
+      'DEFAULT_GROUP',
+    ),
+    cluster: v.optional(
+      doc(name(), "Cluster the instance registers in. `DEFAULT`: Nacos' and Spring Cloud Alibaba's default.", {
+        url: '`?cluster=`',
+      }),
+      'DEFAULT',
+    ),
+    ephemeral: v.optional(
+      doc(
+        booleanSchema(),
+        'Ephemeral instances live as long as the gRPC connection (over HTTP: by heartbeats every 5 s; Nacos marks them unhealthy after 15 s, removes them after 30 s), so a process that dies leaves on its own. `false` (persistent, health-checked by the server) needs the HTTP transport.',
+        { url: '`?ephemeral=`' },
+      ),
+      true,
+    ),
+    metadata: v.optional(
+      doc(
+        dictionary(v.string('expected a string'), 'expected an object of strings'),
+        'Added to every instance this registry registers.',
+        { type: 'Readonly<Record<string, string>>' },
+      ),
+      {},
+    ),
+    username: v.optional(
+      doc(
+        nonEmpty(),
+        'When Nacos has auth on (Nacos 3.3 turns it on by default). lossless logs in over HTTP, sends the access token with every call (gRPC too), refreshes it at 80 % of its lifetime, and logs in again when a call is refused. Given together with `password`.',
+        { url: '`user:`', default: 'none' },
+      ),
+    ),
+    password: v.optional(
+      doc(nonEmpty(), 'Goes with `username`; never logged or shown in errors.', {
+        url: '`:password@`',
+        default: 'none',
+        secret: true,
+      }),
+    ),
+    tls: v.optional(doc(booleanSchema(), 'https, and TLS on the gRPC connection.', { url: '`nacos+tls://`' }), false),
+    requestTimeoutMs: v.optional(
+      doc(
+        ms(),
+        'Timeout of one call to Nacos; over gRPC also how long a registration or update waits for a connection being made. 5000 ms: well above a healthy server, short enough to try the next one soon.',
+        { url: '`?requestTimeoutMs=`' },
+      ),
+      5000,
+    ),
+    pollMs: v.optional(
+      doc(
+        ms(),
+        "Subscribers re-read the instance list at least this often. Over HTTP the npm client's push is unreliable (see the quirks) and Nacos' own refresh is 10 s; over gRPC the server pushes every change and this poll is only a safety net for a push lost on the way.",
+        { url: '`?pollMs=`', default: '`1000` over HTTP, `10000` over gRPC' },
+      ),
+    ),
+    clientIp: v.optional(
+      doc(
+        v.pipe(
+          v.string('expected an IP address'),
+          v.check((ip) => isIP(ip) !== 0, 'expected an IP address'),
+        ),
+        "The client address reported to Nacos: over HTTP where Nacos pushes changes to (UDP, `clientIP`); over gRPC the connection's `clientIp`, informational. The npm client and Java report the host's first LAN address; lossless keeps a test on loopback from reporting one.",
+        {
+          url: '`?clientIp=`',
+          default: "`127.0.0.1` when every server is on loopback, else the host's first LAN address",
+        },
+      ),
+    ),
+    logger: v.nullish(
+      doc(logger(), 'A pino-compatible logger.', { type: 'Logger', default: 'warnings and errors to stderr' }),
+    ),
+  },
+  'expected an object',
+);
+
+export type NacosRegistryOptions = v.InferInput<typeof nacosOptionsSchema>;
 
 export interface ResolvedNacosOptions {
   readonly servers: readonly string[];
@@ -67,148 +186,78 @@ export interface ResolvedNacosOptions {
   readonly clientIp: string | undefined;
 }
 
-const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
-/** A DNS name or an IPv4 address, as core checks hosts. */
-const HOST_NAME =
-  /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
-
 export function resolveNacosOptions(options: NacosRegistryOptions): ResolvedNacosOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidOptionError('options', options, 'expected an object');
-  const list = typeof options.servers === 'string' ? options.servers.split(',') : options.servers;
-  if (!Array.isArray(list) || list.length === 0)
-    throw new InvalidOptionError('servers', options.servers, 'expected at least one host:port');
-  // Array.from, not map: a hole in the list is a missing server, not one to skip
-  const servers = Array.from(list, (s, i) => normalizeServer(s, `servers[${i}]`));
-  const name = (key: 'namespace' | 'group' | 'cluster', fallback: string): string => {
-    const value = options[key] ?? fallback;
-    if (typeof value !== 'string' || !NAME.test(value))
-      throw new InvalidOptionError(key, value, 'expected 1-128 letters, digits or _.:-');
-    return value;
-  };
-  const metadata = options.metadata ?? {};
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
-    throw new InvalidOptionError('metadata', metadata, 'expected an object of strings');
-  for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') throw new InvalidOptionError(`metadata.${k}`, v, 'expected a string');
-  }
-  if ((options.username === undefined) !== (options.password === undefined))
+  const o = parseOptions(nacosOptionsSchema, options);
+
+  // what one option's schema cannot say
+  if ((o.username === undefined) !== (o.password === undefined))
     throw new InvalidOptionError(
-      options.username === undefined ? 'username' : 'password',
+      o.username === undefined ? 'username' : 'password',
       undefined,
       'expected username and password together',
     );
-  for (const key of ['username', 'password'] as const) {
-    const v = options[key];
-    if (v !== undefined && (typeof v !== 'string' || v.length === 0))
-      throw new InvalidOptionError(key, key === 'password' ? '***' : v, 'expected a non-empty string');
-  }
-  const ms = (key: 'requestTimeoutMs' | 'pollMs', fallback: number): number => {
-    const v = options[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 3_600_000)
-      throw new InvalidOptionError(key, v, 'expected a number of milliseconds > 0 and at most 3600000');
-    return v;
-  };
-  if (options.ephemeral !== undefined && typeof options.ephemeral !== 'boolean')
-    throw new InvalidOptionError('ephemeral', options.ephemeral, 'expected a boolean');
-  const ephemeral = options.ephemeral ?? true;
-  if (options.transport !== undefined && options.transport !== 'grpc' && options.transport !== 'http')
-    throw new InvalidOptionError('transport', options.transport, "expected 'grpc' or 'http'");
   // persistent instances are not tied to a connection: Nacos registers them through its HTTP API
-  const transport = options.transport ?? (ephemeral ? 'grpc' : 'http');
-  if (transport === 'grpc' && !ephemeral)
+  const transport = o.transport ?? (o.ephemeral ? 'grpc' : 'http');
+  if (transport === 'grpc' && !o.ephemeral)
     throw new InvalidOptionError(
       'transport',
       transport,
       "expected 'http' with ephemeral: false (over gRPC, instances live as long as the connection)",
     );
-  const grpcPort = options.grpcPort;
-  if (
-    grpcPort !== undefined &&
-    (typeof grpcPort !== 'number' || !Number.isInteger(grpcPort) || grpcPort < 1 || grpcPort > 65535)
-  )
-    throw new InvalidOptionError('grpcPort', grpcPort, 'expected a port in 1..65535');
-  if (grpcPort === undefined && transport === 'grpc') {
+  if (o.grpcPort === undefined && transport === 'grpc') {
     // Nacos listens for gRPC on the HTTP port + 1000: an HTTP port above 64535 leaves none
-    servers.forEach((s, i) => {
-      if (portOf(s) + GRPC_PORT_OFFSET > 65535)
+    o.servers.forEach((s, i) => {
+      if (portOf(s) + GRPC_PORT_OFFSET > 65_535)
         throw new InvalidOptionError(
           `servers[${i}]`,
           s,
-          `expected an HTTP port up to ${65535 - GRPC_PORT_OFFSET}, or grpcPort set`,
+          `expected an HTTP port up to ${65_535 - GRPC_PORT_OFFSET}, or grpcPort set`,
         );
     });
   }
-  const clientIp = options.clientIp ?? (servers.every(isLoopbackServer) ? '127.0.0.1' : undefined);
-  if (clientIp !== undefined && (typeof clientIp !== 'string' || isIP(clientIp) === 0))
-    throw new InvalidOptionError('clientIp', clientIp, 'expected an IP address');
-  if (options.tls !== undefined && typeof options.tls !== 'boolean')
-    throw new InvalidOptionError('tls', options.tls, 'expected a boolean');
-  const logger = options.logger as unknown as Record<string, unknown> | undefined;
-  if (
-    logger !== undefined &&
-    logger !== null &&
-    !['debug', 'info', 'warn', 'error'].every((level) => typeof logger[level] === 'function')
-  )
-    throw new InvalidOptionError('logger', logger, 'expected a pino-compatible logger (debug, info, warn, error)');
+
   return {
-    servers,
+    servers: o.servers,
     transport,
-    grpcPort,
-    namespace: name('namespace', 'public'),
-    group: name('group', 'DEFAULT_GROUP'),
-    cluster: name('cluster', 'DEFAULT'),
-    ephemeral,
-    metadata: { ...metadata },
-    username: options.username,
-    password: options.password,
-    tls: options.tls ?? false,
-    requestTimeoutMs: ms('requestTimeoutMs', 5000),
+    grpcPort: o.grpcPort,
+    namespace: o.namespace,
+    group: o.group,
+    cluster: o.cluster,
+    ephemeral: o.ephemeral,
+    metadata: o.metadata,
+    username: o.username,
+    password: o.password,
+    tls: o.tls,
+    requestTimeoutMs: o.requestTimeoutMs,
     // over gRPC changes are pushed: the poll only covers a push lost on the way
-    pollMs: ms('pollMs', transport === 'grpc' ? 10_000 : 1000),
-    clientIp,
+    pollMs: o.pollMs ?? (transport === 'grpc' ? 10_000 : 1000),
+    // nothing of a registry whose servers are all on loopback leaves the machine
+    clientIp: o.clientIp ?? (o.servers.every(isLoopbackServer) ? '127.0.0.1' : undefined),
   };
 }
+
+// ------------------------------------------------------------------------------------------------
+// nacos:// URLs
+
+const ENTRIES = inspect(nacosOptionsSchema).entries as Readonly<Record<string, v.GenericSchema>>;
+
+/** The options a URL gives as `?name=value`: those whose docs say so (the table and the parser agree). */
+const URL_PARAMETERS = Object.keys(ENTRIES).filter((key) => inspect(ENTRIES[key]).meta.url === `\`?${key}=\``);
+
+const URL_SHAPE = 'expected nacos://[user:pass@]host:port[,host:port]/?namespace=...';
 
 /** Parses `nacos://[user:pass@]host[:port][,host[:port]...][/][?namespace=&group=&cluster=&...]`. */
 export function parseNacosUrl(url: string): NacosRegistryOptions {
   const m = /^nacos(\+tls)?:\/\/(?:([^:@/]*)(?::([^/]*))?@)?([^/?#@]+)\/?(?:\?([^#]*))?$/i.exec(url);
-  if (m === null)
-    throw new InvalidRegistryUrlError(url, 'expected nacos://[user:pass@]host:port[,host:port]/?namespace=...');
+  if (m === null) throw new InvalidRegistryUrlError(url, URL_SHAPE);
   const [, tls, user, pass, hosts, query] = m;
-  const params = new URLSearchParams(query ?? '');
-  const known = [
-    'namespace',
-    'group',
-    'cluster',
-    'ephemeral',
-    'clientIp',
-    'pollMs',
-    'requestTimeoutMs',
-    'transport',
-    'grpcPort',
-  ];
-  for (const key of params.keys()) {
-    if (!known.includes(key))
-      throw new InvalidRegistryUrlError(url, `unknown parameter "${key}" (expected ${known.join(', ')})`);
+  const parameters: Record<string, unknown> = {};
+  for (const [key, raw] of new URLSearchParams(query ?? '')) {
+    if (!URL_PARAMETERS.includes(key)) throw new InvalidRegistryUrlError(url, unknownParameter(key));
+    if (Object.hasOwn(parameters, key))
+      throw new InvalidRegistryUrlError(url, `parameter "${key}" given twice (expected it once)`);
+    parameters[key] = parameterValue(url, key, raw);
   }
-  const num = (key: string): number | undefined => {
-    const raw = params.get(key);
-    if (raw === null) return undefined;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0)
-      throw new InvalidRegistryUrlError(url, `${key}=${raw} is not a positive number`);
-    return value;
-  };
-  const ephemeral = params.get('ephemeral');
-  if (ephemeral !== null && ephemeral !== 'true' && ephemeral !== 'false')
-    throw new InvalidRegistryUrlError(url, `ephemeral=${ephemeral} is not true or false`);
-  const transport = params.get('transport');
-  if (transport !== null && transport !== 'grpc' && transport !== 'http')
-    throw new InvalidRegistryUrlError(url, `transport=${transport} is not grpc or http`);
-  const grpcPort = params.get('grpcPort');
-  if (grpcPort !== null && !/^\d{1,5}$/.test(grpcPort))
-    throw new InvalidRegistryUrlError(url, `grpcPort=${grpcPort} is not a port`);
   if (user === '' && pass !== undefined && pass !== '')
     throw new InvalidRegistryUrlError(url, 'a password without a user name (expected nacos://user:pass@...)');
   let username: string | undefined;
@@ -221,32 +270,48 @@ export function parseNacosUrl(url: string): NacosRegistryOptions {
   }
   return {
     servers: (hosts as string).split(','),
-    ...(params.has('namespace') ? { namespace: params.get('namespace') as string } : {}),
-    ...(params.has('group') ? { group: params.get('group') as string } : {}),
-    ...(params.has('cluster') ? { cluster: params.get('cluster') as string } : {}),
-    ...(ephemeral !== null ? { ephemeral: ephemeral === 'true' } : {}),
-    ...(transport !== null ? { transport } : {}),
-    ...(grpcPort !== null ? { grpcPort: Number(grpcPort) } : {}),
-    ...(params.has('clientIp') ? { clientIp: params.get('clientIp') as string } : {}),
-    ...(num('pollMs') !== undefined ? { pollMs: num('pollMs') } : {}),
-    ...(num('requestTimeoutMs') !== undefined ? { requestTimeoutMs: num('requestTimeoutMs') } : {}),
+    ...(parameters as Partial<NacosRegistryOptions>),
     ...(username !== undefined ? { username, password: password ?? '' } : {}),
     ...(tls ? { tls: true } : {}),
   };
 }
 
-function normalizeServer(value: unknown, label: string): string {
-  if (typeof value !== 'string') throw new InvalidOptionError(label, value, 'expected host:port');
-  const s = value.trim();
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(s);
-  if (m === null) throw new InvalidOptionError(label, value, 'expected host:port');
-  const host = m[1] as string;
-  if (host.startsWith('[') ? isIP(host.slice(1, -1)) !== 6 : !HOST_NAME.test(host))
-    throw new InvalidOptionError(label, value, 'expected host:port with an IP address or host name');
-  const port = m[2] === undefined ? 8848 : Number(m[2]);
-  if (port < 1 || port > 65535) throw new InvalidOptionError(label, value, 'expected a port in 1..65535');
-  return `${m[1]}:${port}`;
+/** Why a URL parameter is refused: the parameter meant, or where the URL carries the option. */
+function unknownParameter(key: string): string {
+  const option = Object.hasOwn(ENTRIES, key) ? inspect(ENTRIES[key]).meta.url : undefined;
+  if (option !== undefined) return `"${key}" is not a URL parameter: the URL gives it as ${option.replace(/`/g, '')}`;
+  if (Object.hasOwn(ENTRIES, key)) return `"${key}" is not a URL parameter: set it on the options object`;
+  const suggestion = closest(key, URL_PARAMETERS);
+  return `unknown parameter "${key}" (${
+    suggestion === undefined ? `expected one of ${URL_PARAMETERS.join(', ')}` : `did you mean "${suggestion}"?`
+  })`;
 }
+
+/** The text of a URL parameter as its option's type, checked by the option's schema. */
+function parameterValue(url: string, key: string, raw: string): unknown {
+  const type = inspect(ENTRIES[key]).schema.type;
+  // numbers as decimals only: `1e3`, `0x10` and `` (which Number() takes as 0) are typos in a URL
+  const value =
+    type === 'number'
+      ? /^\d+(\.\d+)?$/.test(raw)
+        ? Number(raw)
+        : raw
+      : type === 'boolean'
+        ? raw === 'true'
+          ? true
+          : raw === 'false'
+            ? false
+            : raw
+        : raw;
+  const checked = v.safeParse(ENTRIES[key] as v.GenericSchema, value);
+  if (!checked.success) {
+    const message = (checked.issues[0] as v.BaseIssue<unknown>).message;
+    throw new InvalidRegistryUrlError(url, `${key}=${raw}: ${type === 'boolean' ? 'expected true or false' : message}`);
+  }
+  return checked.output;
+}
+
+// ------------------------------------------------------------------------------------------------
 
 /** Nacos' gRPC port is its HTTP port + 1000. */
 export const GRPC_PORT_OFFSET = 1000;

@@ -6,10 +6,13 @@ import { isIP } from 'node:net';
 import { LosslessError, registryFromUrl } from '@lossless/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { editedOptions, oddValues } from '../../core/test/property.js';
+import { editDistance } from '../../core/src/schema/closest.js';
+import { inspect } from '../../core/src/schema/parse.js';
+import { editedOptions, misspelledKey, oddValues, schemaGroups } from '../../core/test/property.js';
 import {
   grpcAddress,
   type NacosRegistryOptions,
+  nacosOptionsSchema,
   parseNacosUrl,
   type ResolvedNacosOptions,
   resolveNacosOptions,
@@ -229,6 +232,60 @@ describe('resolveNacosOptions (property)', () => {
         expect(o.metadata).toEqual(input.metadata ?? {});
         expect([o.username, o.password]).toEqual([input.username, input.password]);
         if (input.clientIp !== undefined) expect(o.clientIp).toBe(input.clientIp);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('resolveNacosOptions: misspelled keys (property)', () => {
+  it('refuses a misspelled key with its name, suggesting a key at least as close as the one meant', () => {
+    const groups = schemaGroups(nacosOptionsSchema, inspect);
+    expect(groups.map((g) => g.keys.length)).toEqual([Object.keys(inspect(nacosOptionsSchema).entries ?? {}).length]);
+    fc.assert(
+      fc.property(misspelledKey(groups), fc.constantFrom<unknown>(1, 'x', true, {}), ({ key, typo }, value) => {
+        let error: unknown;
+        try {
+          resolveNacosOptions({ servers: '127.0.0.1:8848', [typo]: value } as unknown as NacosRegistryOptions);
+        } catch (e) {
+          error = e;
+        }
+        expect(error, `${typo} accepted`).toBeInstanceOf(LosslessError);
+        expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: typo });
+        const suggested = /did you mean "([^"]+)"\?/.exec((error as Error).message)?.[1];
+        expect(suggested, (error as Error).message).toBeDefined();
+        expect(editDistance(suggested as string, typo)).toBeLessThanOrEqual(editDistance(key, typo));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('refuses a misspelled URL parameter, suggesting one at least as close as the one meant', () => {
+    const parameters = [
+      'namespace',
+      'group',
+      'cluster',
+      'ephemeral',
+      'clientIp',
+      'pollMs',
+      'requestTimeoutMs',
+      'transport',
+      'grpcPort',
+    ];
+    const groups = [{ at: [], keys: parameters }];
+    fc.assert(
+      fc.property(misspelledKey(groups), ({ key, typo }) => {
+        fc.pre(!Object.hasOwn(inspect(nacosOptionsSchema).entries ?? {}, typo));
+        let error: unknown;
+        try {
+          parseNacosUrl(`nacos://127.0.0.1:8848/?${encodeURIComponent(typo)}=1`);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL' });
+        const suggested = /did you mean "([^"]+)"\?/.exec((error as Error).message)?.[1];
+        expect(suggested, (error as Error).message).toBeDefined();
+        expect(editDistance(suggested as string, typo)).toBeLessThanOrEqual(editDistance(key, typo));
       }),
       { numRuns: RUNS },
     );

@@ -50,6 +50,58 @@ describe('parseNacosUrl', () => {
   });
 });
 
+describe('unknown options and URL parameters', () => {
+  it.each([
+    ['namspace', 'namespace'],
+    ['pollMS', 'pollMs'],
+    ['grpcport', 'grpcPort'],
+    ['requestTimeout', 'requestTimeoutMs'],
+    ['clientIP', 'clientIp'],
+  ])('refuses the key %s and suggests %s', (typo, meant) => {
+    expect(() => resolveNacosOptions({ servers: 'h', [typo]: 'x' } as never)).toThrowError(
+      expect.objectContaining({
+        code: 'LOSSLESS_ERR_INVALID_OPTION',
+        option: typo,
+        message: expect.stringContaining(`did you mean "${meant}"?`),
+      }),
+    );
+  });
+
+  it('lists the options when no key is near, and never shows a password given under a misspelled key', () => {
+    expect(() => resolveNacosOptions({ servers: 'h', zone: 'a' } as never)).toThrowError(
+      /not an option; expected one of servers, transport, grpcPort, namespace/,
+    );
+    let error: unknown;
+    try {
+      resolveNacosOptions({ servers: 'h', username: 'u', passwrd: 'hunter2' } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_INVALID_OPTION', option: 'passwrd' });
+    expect((error as Error).message).toContain('did you mean "password"?');
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  it.each([
+    ['nacos://h:8848/?namespce=dev', 'unknown parameter "namespce" (did you mean "namespace"?)'],
+    ['nacos://h:8848/?transprot=http', 'unknown parameter "transprot" (did you mean "transport"?)'],
+    ['nacos://h:8848/?zone=a', 'unknown parameter "zone" (expected one of transport, grpcPort, namespace'],
+    ['nacos://h:8848/?username=u', '"username" is not a URL parameter: the URL gives it as user:'],
+    ['nacos://h:8848/?tls=true', '"tls" is not a URL parameter: the URL gives it as nacos+tls://'],
+    ['nacos://h:8848/?metadata=a', '"metadata" is not a URL parameter: set it on the options object'],
+    ['nacos://h:8848/?group=a&group=b', 'parameter "group" given twice'],
+    ['nacos://h:8848/?pollMs=1e3', 'pollMs=1e3: expected a number of milliseconds > 0'],
+    ['nacos://h:8848/?pollMs=', 'pollMs=: expected a number of milliseconds > 0'],
+    ['nacos://h:8848/?ephemeral=yes', 'ephemeral=yes: expected true or false'],
+    ['nacos://h:8848/?transport=udp', "transport=udp: expected 'grpc' or 'http'"],
+    ['nacos://h:8848/?namespace=a%2Fb', 'namespace=a/b: expected 1-128 letters, digits or _.:-'],
+  ])('refuses %s with LOSSLESS_ERR_INVALID_REGISTRY_URL: %s', (url, reason) => {
+    expect(() => parseNacosUrl(url)).toThrowError(
+      expect.objectContaining({ code: 'LOSSLESS_ERR_INVALID_REGISTRY_URL', reason: expect.stringContaining(reason) }),
+    );
+  });
+});
+
 describe('resolveNacosOptions', () => {
   it('fills the defaults and reports 127.0.0.1 as clientIP when every server is on loopback', () => {
     expect(resolveNacosOptions({ servers: '127.0.0.1:8848,localhost' })).toEqual({

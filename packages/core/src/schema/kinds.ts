@@ -17,6 +17,11 @@ export type OptionMeta = {
   readonly default?: string;
   /** Never shown in errors (tokens, passwords). */
   readonly secret?: boolean;
+  /**
+   * How a registry URL gives the option, as the docs write it: `` `?name=` `` for a URL parameter
+   * (a registry package reads its parameters from these), or the part of the URL that carries it.
+   */
+  readonly url?: string;
 };
 
 /** An option's schema with what it does (and why its default is what it is) and its facts for the docs. */
