@@ -4,9 +4,12 @@
 // SIGTERM/SIGINT, or after --max-ms (default 10 minutes) whatever happens.
 
 import { createServer } from 'node:http';
-import { parseArgs } from 'node:util';
+import { flags } from './report.mjs';
 
-const { values } = parseArgs({ options: { 'max-ms': { type: 'string', default: '600000' } } });
+const values = flags(
+  { 'max-ms': { type: 'string', default: '600000' } },
+  'Usage: node test/bench/echo-server.mjs [--max-ms MS]\nStarted by client-overhead.mjs: prints its port, exits when stdin closes.',
+);
 const maxMs = Number(values['max-ms']);
 if (!Number.isFinite(maxMs) || maxMs <= 0) throw new Error(`--max-ms: expected a positive number, got ${maxMs}`);
 
