@@ -92,6 +92,12 @@ export interface RegistryOperation {
   readonly error?: LosslessError;
 }
 
+/**
+ * How long closing the admin server may take at the very end (after the drain, the onClose hooks and
+ * the registry's close): the last step before exit, part of the grace period a platform must allow.
+ */
+export const ADMIN_CLOSE_TIMEOUT_MS = 1000;
+
 const stateChannel = diagnosticsChannel.channel(CHANNELS.state);
 const drainChannel = diagnosticsChannel.channel(CHANNELS.drain);
 const registryChannel = diagnosticsChannel.channel(CHANNELS.registry);
@@ -705,7 +711,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (server === undefined) return;
     // let responses under way (POST /prestop) finish before closing
     await new Promise<void>((resolve) => setImmediate(resolve));
-    await boundedClose(server, closeServer(server), 1000, () => {});
+    await boundedClose(server, closeServer(server), ADMIN_CLOSE_TIMEOUT_MS, () => {});
   }
 
   #installSignals(): void {
