@@ -3,6 +3,7 @@
 
 export type { Candidate } from './balancing/picker.js';
 export { pickWeightedP2C } from './balancing/picker.js';
+export type { Rotation } from './balancing/rotation.js';
 export type { AgeFacts, WarmupCurve, WarmupSubject } from './balancing/warmup.js';
 export {
   CLOCK_SKEW_TOLERANCE_MS,
@@ -11,7 +12,7 @@ export {
   MAX_PROPAGATION_MS,
   warmupFactor,
 } from './balancing/warmup.js';
-export type { BreakerOptions } from './breaker/breakers.js';
+export type { BreakerOptions, Circuit } from './breaker/breakers.js';
 export { Breakers } from './breaker/breakers.js';
 export type {
   CircuitEvent,
@@ -37,6 +38,7 @@ export {
 export type { AttemptContext, BalanceDeps } from './interceptor/balance.js';
 export { balance, kAttempt } from './interceptor/balance.js';
 export { breaker } from './interceptor/breaker.js';
+export type { DispatchFn, Interceptor } from './interceptor/pass-through.js';
 export type { RetryDeps } from './interceptor/retry.js';
 export { retry } from './interceptor/retry.js';
 export type { Phase, RetryInput } from './retry/policy.js';

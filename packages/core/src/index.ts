@@ -18,7 +18,7 @@ export {
   WarmupFailedError,
   WarmupTimeoutError,
 } from './errors.js';
-export type { DrainOutcome, DrainTiming } from './lifecycle/drain-waiter.js';
+export type { DrainLoad, DrainOutcome, DrainTiming } from './lifecycle/drain-waiter.js';
 export { DrainWaiter } from './lifecycle/drain-waiter.js';
 export type { LifecycleState } from './lifecycle/states.js';
 export { canTransition, LIFECYCLE_STATES } from './lifecycle/states.js';
@@ -29,6 +29,7 @@ export type {
   DrainOptions,
   InstanceOptions,
   MarkerOptions,
+  MetricsSource,
   ProviderOptions,
   RegistrationOptions,
   ResolvedProviderOptions,
@@ -36,7 +37,17 @@ export type {
   WarmupHook,
 } from './options.js';
 export { DEFAULT_ADMIN_PORT, DEFAULT_MARKER_HEADER, resolveProviderOptions } from './options.js';
-export type { DrainSummary, DrainTrigger, ProviderEvents, StateChange } from './provider.js';
+export type {
+  DrainEvent,
+  DrainSummary,
+  DrainTrigger,
+  HookFn,
+  ProviderEvents,
+  ProviderStatus,
+  RegistryOperation,
+  StateChange,
+  StateChangeEvent,
+} from './provider.js';
 export { CHANNELS, createProvider, Provider, registrableAddress } from './provider.js';
 export type { FileRegistryOptions } from './registry/file.js';
 export { FileRegistry } from './registry/file.js';

@@ -72,7 +72,37 @@ export interface StateChange {
   readonly reason: string;
 }
 
-type HookFn = () => unknown | Promise<unknown>;
+/** A lifecycle hook (`onReady`, `preDrain`, `onClose`): may return a promise, which is awaited (bounded by `hookTimeoutMs`). */
+export type HookFn = () => unknown | Promise<unknown>;
+
+/** What `status()` returns and `GET /status` answers (as JSON): a snapshot for operators. */
+export interface ProviderStatus {
+  readonly service: string;
+  readonly state: LifecycleState;
+  /** Why the provider is in its state, in words. */
+  readonly reason: string;
+  /** When it entered its state (ISO 8601). */
+  readonly since: string;
+  readonly inStateMs: number;
+  /** Requests in flight now. */
+  readonly inFlight: number;
+  /** Age of the oldest request in flight, in ms (0 when none). */
+  readonly oldestInFlightMs: number;
+  /** Requests seen since start. */
+  readonly requests: number;
+  readonly registry: {
+    /** The registry's kind: `file`, `static`, `nacos`... */
+    readonly kind: string;
+    /** True while the instance is registered (and enabled). */
+    readonly registered: boolean;
+    /** The registration, once the server listens. */
+    readonly instance: Instance | undefined;
+  };
+  /** The summary of the last drain, once one ended. */
+  readonly lastDrain: DrainSummary | undefined;
+  /** The version of @lossless/core. */
+  readonly version: string;
+}
 
 /** diagnostics_channel names published by the provider. */
 export const CHANNELS = {
@@ -80,6 +110,17 @@ export const CHANNELS = {
   drain: 'lossless:provider:drain',
   registry: 'lossless:provider:registry',
 } as const;
+
+/** Published on `lossless:provider:state` at every lifecycle transition. */
+export interface StateChangeEvent extends StateChange {
+  readonly provider: Provider;
+}
+
+/** Published on `lossless:provider:drain` at the end of each drain. */
+export interface DrainEvent {
+  readonly provider: Provider;
+  readonly summary: DrainSummary;
+}
 
 /** Published on `lossless:provider:registry` after every register, deregister or disable call. */
 export interface RegistryOperation {
@@ -311,7 +352,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   /** A snapshot for operators (GET /status, `lossless status`). */
-  status(): object {
+  status(): ProviderStatus {
     return {
       service: this.options.service,
       state: this.#state,
@@ -605,7 +646,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       },
       `drain ${outcome === 'idle' ? 'complete' : outcome}: ${summary.drainMs} ms, ${summary.arrivedDuringDrain} request(s) served during the drain, longest in flight at start ${summary.longestInFlightAtStartMs} ms`,
     );
-    if (drainChannel.hasSubscribers) drainChannel.publish({ provider: this, summary });
+    if (drainChannel.hasSubscribers) drainChannel.publish({ provider: this, summary } satisfies DrainEvent);
     this.emit('stopped', summary);
     return summary;
   }
@@ -776,7 +817,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#reason = reason;
     const change: StateChange = { service: this.options.service, from, to, reason };
     this.#log.debug({ from, to, reason }, `lifecycle ${from} -> ${to}`);
-    if (stateChannel.hasSubscribers) stateChannel.publish({ provider: this, ...change });
+    if (stateChannel.hasSubscribers) stateChannel.publish({ provider: this, ...change } satisfies StateChangeEvent);
     this.emit('state', change);
   }
 

@@ -23,6 +23,15 @@ export interface BreakerOptions {
 
 type Attempt = () => Promise<unknown>;
 
+/**
+ * An origin's circuit, as the breaker interceptor uses it. (opossum's CircuitBreaker, kept out of the
+ * public types: a user of @lossless/client needs neither opossum's types nor @types/opossum.)
+ */
+export interface Circuit {
+  /** Runs the attempt, or rejects at once without running it while the circuit is open. */
+  fire(attempt: () => Promise<unknown>): Promise<unknown>;
+}
+
 /** Buckets of a rolling window. */
 const BUCKETS = 10;
 
@@ -57,7 +66,7 @@ export class Breakers {
   }
 
   /** The breaker of `origin`, created on first use. */
-  of(origin: string): CircuitBreaker<[Attempt], unknown> {
+  of(origin: string): Circuit {
     let breaker = this.#byOrigin.get(origin);
     if (breaker === undefined) {
       breaker = new CircuitBreaker((attempt: Attempt) => attempt(), {
