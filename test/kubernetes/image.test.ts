@@ -44,7 +44,8 @@ const inside = (stage: Stage, path: string) => (isAbsolute(path) ? join(stage.ro
 function copy(source: string, dest: string, destIsFolder: boolean, skip: (path: string) => boolean): void {
   if (statSync(source).isDirectory()) {
     mkdirSync(dest, { recursive: true });
-    cpSync(source, dest, { recursive: true, filter: (from) => !skip(from) });
+    // symlinks as they are (pnpm's are relative), as Docker copies them
+    cpSync(source, dest, { recursive: true, verbatimSymlinks: true, filter: (from) => !skip(from) });
     return;
   }
   const target =
@@ -149,6 +150,8 @@ describe('examples/kubernetes/Dockerfile, replayed without a container engine', 
     mkdirSync(registryDir);
     const built = await replay();
     image = [...built.values()].at(-1) as Stage;
+    // the image is the last stage alone: nothing may point back into the others
+    for (const stage of built.values()) if (stage !== image) rmSync(stage.root, { recursive: true, force: true });
   }, 300_000);
 
   afterAll(async () => {
