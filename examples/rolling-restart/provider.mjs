@@ -189,7 +189,6 @@ async function peer(mode) {
       // "How to set Terminus up with Kubernetes?" in its README: delay the shutdown by the readiness
       // probe's period (5 s there), and exit with 0
       createTerminus(server, {
-        signals: ['SIGTERM'],
         beforeShutdown: () => new Promise((resolve) => setTimeout(resolve, 5000)),
         useExit0: true,
       });
@@ -200,7 +199,7 @@ async function peer(mode) {
       const server = createServer(app);
       const lightship = await onLoopback(() =>
         // shutdownDelay: its default on Kubernetes, written out because lightship sets 0 outside it
-        createLightship({ shutdownDelay: 5000, signals: ['SIGTERM'] }),
+        createLightship({ shutdownDelay: 5000 }),
       );
       lightship.registerShutdownHandler(() => {
         server.close();
