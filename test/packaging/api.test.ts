@@ -6,7 +6,7 @@
 // from the built declaration files (dist/), as users get them.
 
 import { readFileSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // the compiler's JS API: TypeScript 7 (the native compiler) has none yet, 6 has
 import ts from 'typescript-api';
@@ -42,9 +42,9 @@ const checker = program.getTypeChecker();
 
 /** The package a declaration belongs to, when it is one of ours. */
 function packageOf(node: ts.Node): string | undefined {
-  const file = node.getSourceFile().fileName.split('/').join(sep);
-  const m = new RegExp(`${ROOT.split(sep).join('/')}packages/([^/]+)/dist/`).exec(file.split(sep).join('/'));
-  return m?.[1];
+  // the compiler names files with '/' on every platform
+  const path = relative(ROOT, node.getSourceFile().fileName).split(sep).join('/');
+  return /^packages\/([^/]+)\/dist\//.exec(path)?.[1];
 }
 
 const resolve = (symbol: ts.Symbol): ts.Symbol =>
