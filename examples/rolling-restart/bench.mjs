@@ -14,6 +14,7 @@
 //   node examples/rolling-restart/bench.mjs [--suite rollout|race|soak] [--rate N|auto] [--restarts N]
 //     [--seed N] [--steady S] [--runs mode/client,...] [--race-ms D,...] [--race-modes a,b,...]
 //     [--soak-seconds S] [--quiet-window-ms MS] [--sleep-ms MS] [--grace-seconds S] [--out DIR] [--print]
+//     [--json FILE]
 //
 // --rate auto (default) first measures what the machine sustains through @lossless/client against
 // three providers (closed loop, 64 in flight, 3 s) and uses 40 % of it. --print leaves docs/ alone.
@@ -45,7 +46,8 @@ const USAGE = `Usage: node examples/rolling-restart/bench.mjs [options]   (pnpm 
   --sleep-ms MS         fixed-sleep's sleep (default 2000)
   --grace-seconds S     kill a provider still running this long after SIGTERM (default 5; race and soak 30)
   --out DIR             where benchmarks.md (and rollout.svg) are updated (default docs/)
-  --print               print the tables only; leave the docs alone`;
+  --print               print the tables only; leave the docs alone
+  --json FILE           also write every run's full report (timeline, drains, failure examples)`;
 
 const args = flags(
   {
@@ -67,6 +69,7 @@ const args = flags(
     'grace-seconds': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'docs') },
     print: { type: 'boolean', default: false },
+    json: { type: 'string' },
   },
   USAGE,
 );
@@ -158,6 +161,13 @@ async function writeSection(name, heading, text) {
   console.error(`wrote ${docPath}`);
 }
 
+/** --json: every run's report, as the demo wrote it. */
+async function keep(reports) {
+  if (args.json === undefined) return;
+  await writeFile(args.json, `${JSON.stringify(reports, null, 2)}\n`);
+  console.error(`wrote ${args.json}`);
+}
+
 function thousands(n) {
   return n.toLocaleString('en-US');
 }
@@ -230,6 +240,7 @@ async function rolloutSuite() {
     '![failures and p99 latency over time](rollout.svg)',
   ].join('\n');
 
+  await keep(reports);
   await writeSection('rollout', 'Rolling restart (`pnpm bench:rollout`)', table);
   if (!args.print) await writeFile(join(args.out, 'rollout.svg'), svg(reports));
   console.log(table);
@@ -281,6 +292,7 @@ async function raceSuite() {
     rule,
     ...raceModes.map((mode) => row(mode, exit)),
   ].join('\n');
+  await keep([...cells.values()]);
   await writeSection('race', 'The endpoint race (`--suite race`)', table);
   console.log(table);
 }
@@ -292,6 +304,7 @@ async function soakSuite() {
   const seconds = args['soak-seconds'];
   console.error(`running lossless / client lossless, restarting for ${seconds} s...`);
   const r = await demo('lossless', 'lossless', ['--restarts-for', seconds]);
+  await keep([r]);
   const f = r.failures;
   const drains = r.drains.map((d) => d.drainMs).sort((a, b) => a - b);
   const table = [
