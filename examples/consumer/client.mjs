@@ -23,12 +23,22 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from '@lossless/client';
-import { DEFAULT_MARKER_HEADER, isLoopback, registryFromUrl } from '@lossless/core';
+import { DEFAULT_MARKER_HEADER, registryFromUrl } from '@lossless/core';
+import { isLoopback } from '@lossless/core/internal';
 import { prometheusMetrics } from '@lossless/core/metrics';
 import { createNacosRegistry } from '@lossless/nacos';
 
-const { values: args } = parseArgs({
-  options: {
+const USAGE = `Usage: node examples/consumer/client.mjs [--registry URL] [--service NAME] [--path /hello] [--rate N]
+  [--duration S] [--timeout-ms MS] [--allow-remote] [--metrics-port N]
+  --registry      file:///dir, static://host:port,... or nacos://host:8848 (default LOSSLESS_REGISTRY, else a
+                  file registry in the temp dir)
+  --rate          requests per second, 1..1000 (default 20), open loop
+  --duration      seconds to run, 0..3600 (default 30); 0 runs until SIGTERM or SIGINT
+  --timeout-ms    per request, 1..60000 (default 5000)
+  --allow-remote  call instances that are not on loopback
+  --metrics-port  serve Prometheus metrics on http://127.0.0.1:N/metrics (0: a free port)`;
+const args = flags(
+  {
     registry: { type: 'string' },
     service: { type: 'string', default: 'hello-service' },
     path: { type: 'string', default: '/hello' },
@@ -38,12 +48,14 @@ const { values: args } = parseArgs({
     'allow-remote': { type: 'boolean', default: false },
     'metrics-port': { type: 'string' },
   },
-});
+  USAGE,
+);
 
 const log = (level, msg, fields = {}) =>
   console.log(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+/** A bad flag value: the message and the usage on stderr, exit code 2. */
 const fail = (message) => {
-  log('error', message);
+  console.error(`${message}\n\n${USAGE}`);
   process.exit(2);
 };
 const int = (name, min, max) => {
@@ -222,3 +234,21 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
   });
 }
 if (durationS > 0) setTimeout(() => void finish('duration over'), durationS * 1000);
+
+/** node:util's parseArgs plus --help; a wrong flag prints its name and the usage, exit code 2. */
+function flags(options, usage) {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h', default: false } } }));
+  } catch (error) {
+    if (!String(error?.code).startsWith('ERR_PARSE_ARGS')) throw error;
+    // the first sentence of node's message names the flag: "Unknown option '--x'"
+    console.error(`${error.message.split('. ')[0]}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return values;
+}

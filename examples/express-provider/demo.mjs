@@ -11,6 +11,22 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+// no options; --help says what it does, and a wrong flag says so instead of being ignored
+const USAGE = `Usage: node examples/express-provider/demo.mjs   (pnpm demo:drain)
+Starts the express example on a temporary file registry, sends load, sends SIGTERM, reports the drain.`;
+try {
+  const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h', default: false } } });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+} catch (error) {
+  if (!String(error?.code).startsWith('ERR_PARSE_ARGS')) throw error;
+  console.error(`${error.message.split('. ')[0]}\n\n${USAGE}`);
+  process.exit(2);
+}
 
 const RATE = 50; // requests per second
 const SIGTERM_AFTER_MS = 2000;

@@ -11,8 +11,8 @@ import { lossless } from '@lossless/fastify';
 import { createNacosRegistry } from '@lossless/nacos';
 import Fastify from 'fastify';
 
-const { values: args } = parseArgs({
-  options: {
+const args = flags(
+  {
     port: { type: 'string', default: process.env.PORT ?? '3000' },
     host: { type: 'string', default: '127.0.0.1' },
     'admin-port': { type: 'string' },
@@ -21,8 +21,11 @@ const { values: args } = parseArgs({
     'quiet-window-ms': { type: 'string' },
     'warmup-ms': { type: 'string', default: '100' },
   },
-});
-
+  `Usage: node examples/fastify-provider/server.mjs [--port N] [--host ADDR] [--admin-port N] [--registry URL]
+  [--service NAME] [--quiet-window-ms MS] [--warmup-ms MS]
+  --registry  file:///dir, static://host:port,... or nacos://host:8848 (default LOSSLESS_REGISTRY, else a
+              file registry in the temp dir); LOSSLESS_ADMIN_PORT and the other LOSSLESS_* variables work too`,
+);
 // lossless takes any pino-compatible logger; this one prints JSON lines without a dependency.
 const log = (level) => (fields, msg) =>
   console.log(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
@@ -82,4 +85,22 @@ try {
     logger.error({ err: error.message, code: error.code }, 'start-up failed: not registered, not ready');
     process.exitCode = 1;
   }
+}
+
+/** node:util's parseArgs plus --help; a wrong flag prints its name and the usage, exit code 2. */
+function flags(options, usage) {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h', default: false } } }));
+  } catch (error) {
+    if (!String(error?.code).startsWith('ERR_PARSE_ARGS')) throw error;
+    // the first sentence of node's message names the flag: "Unknown option '--x'"
+    console.error(`${error.message.split('. ')[0]}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return values;
 }

@@ -2,19 +2,24 @@
 // measured from each request's intended send time (so a stall is not hidden), through either
 //   lossless  @lossless/client (marker ejection, safe retries, breakers, warm-up weights), or
 //   plain     undici Pools in round robin over the registry's instances: what most callers do.
-// Started with fork(): reports progress and, when told to stop (or after --max-seconds), its results.
+// With --race-ms D (plain only), the plain client takes new instances from the registry but drops an
+// instance only D ms after the demo sent it SIGTERM (the demo says when, over IPC), whatever the
+// registry says meanwhile: the endpoint race of Kubernetes, where kube-proxy and ingresses keep
+// routing to a terminating pod until the endpoint removal reaches them.
+// Started with fork() (serialization 'advanced'): reports progress and, when told to stop (or after
+// --max-seconds), its results.
 // --ca FILE: instances registered as secure are called over https trusting that certificate; undici
 // negotiates HTTP/2 with them (the demo's --protocol h2).
 
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createClient } from '@lossless/client';
 import { registryFromUrl } from '@lossless/core';
 import { createNacosRegistry } from '@lossless/nacos';
 import { Pool } from 'undici';
+import { flags } from './flags.mjs';
 
-const { values: args } = parseArgs({
-  options: {
+const args = flags(
+  {
     client: { type: 'string', default: 'lossless' },
     registry: { type: 'string' },
     service: { type: 'string', default: 'demo-service' },
@@ -23,12 +28,17 @@ const { values: args } = parseArgs({
     'max-seconds': { type: 'string', default: '300' },
     'timeout-ms': { type: 'string', default: '10000' },
     ca: { type: 'string' },
+    'race-ms': { type: 'string' },
   },
-});
+  `Usage: node examples/rolling-restart/consumer.mjs [--client lossless|plain] [--registry URL] [--service NAME]
+  [--rate N] [--seed N] [--max-seconds S] [--timeout-ms MS] [--race-ms D] [--ca FILE]
+Started by demo.mjs with fork(): results go back over IPC.`,
+);
 const ca = args.ca === undefined ? undefined : readFileSync(args.ca, 'utf8');
 const schemes = { nacos: createNacosRegistry };
 const rate = Number(args.rate);
 const timeoutMs = Number(args['timeout-ms']);
+const raceMs = args['race-ms'] === undefined ? undefined : Number(args['race-ms']);
 
 // mulberry32: the same request mix for the same seed
 let state = Number(args.seed) >>> 0;
@@ -72,20 +82,42 @@ function makeClient() {
   const registry = registryFromUrl(args.registry, { schemes });
   let pools = [];
   const byOrigin = new Map();
+  const pool = (origin) => {
+    if (!byOrigin.has(origin))
+      byOrigin.set(
+        origin,
+        new Pool(origin, { keepAliveTimeout: 4000, ...(ca === undefined ? {} : { connect: { ca } }) }),
+      );
+    return byOrigin.get(origin);
+  };
   let next = 0;
+  // --race-ms: the instances in rotation, and those dropped (never taken back from a stale list)
+  const rotation = new Set();
+  const dropped = new Set();
+  if (raceMs !== undefined) {
+    process.on('message', (message) => {
+      if (message?.type !== 'terminating') return;
+      setTimeout(
+        () => {
+          dropped.add(message.origin);
+          rotation.delete(message.origin);
+          pools = [...rotation].map(pool);
+        },
+        Math.max(0, message.at + raceMs - Date.now()),
+      );
+    });
+  }
   const ready = new Promise((resolve) => {
     registry.subscribe(args.service, (instances) => {
-      pools = instances
+      const listed = instances
         .filter((i) => i.enabled && i.healthy && i.weight > 0)
-        .map((i) => {
-          const origin = `${i.metadata.secure === 'true' ? 'https' : 'http'}://${i.ip}:${i.port}`;
-          if (!byOrigin.has(origin))
-            byOrigin.set(
-              origin,
-              new Pool(origin, { keepAliveTimeout: 4000, ...(ca === undefined ? {} : { connect: { ca } }) }),
-            );
-          return byOrigin.get(origin);
-        });
+        .map((i) => `${i.metadata.secure === 'true' ? 'https' : 'http'}://${i.ip}:${i.port}`);
+      if (raceMs === undefined) pools = listed.map(pool);
+      else {
+        // only additions come from the registry; removals come D ms after SIGTERM
+        for (const origin of listed) if (!dropped.has(origin)) rotation.add(origin);
+        pools = [...rotation].map(pool);
+      }
       if (pools.length > 0) resolve();
     });
   });
@@ -124,10 +156,31 @@ function classify(error) {
 const client = makeClient();
 const started = Date.now();
 const t0 = performance.now();
-// per request: intended time (ms since start), latency (ms), outcome
-const intended = [];
-const latency = [];
-const outcome = []; // 'ok' | 'refused' | 'reset' | 'status5xx' | 'timeout' | 'other'
+/** A typed array that grows: a soak sends millions of requests, kept compact and cheap to send over IPC. */
+class Column {
+  constructor(Type, empty = 0) {
+    this.empty = empty;
+    this.values = new Type(1 << 16).fill(empty);
+  }
+  set(index, value) {
+    if (index >= this.values.length) {
+      const grown = new this.values.constructor(Math.max(this.values.length * 2, index + 1)).fill(this.empty);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[index] = value;
+  }
+  slice(length) {
+    return this.values.slice(0, length);
+  }
+}
+// per request: intended time (ms since start), latency (ms), outcome (an index into OUTCOMES;
+// UNFINISHED while the request is under way)
+const OUTCOMES = ['ok', 'refused', 'reset', 'status5xx', 'timeout', 'other'];
+const UNFINISHED = 255;
+const intended = new Column(Float64Array);
+const latency = new Column(Float64Array);
+const outcome = new Column(Uint8Array, UNFINISHED);
 const counts = { ok: 0, refused: 0, reset: 0, status5xx: 0, timeout: 0, other: 0 };
 const examples = new Map(); // failure message -> count
 let sent = 0;
@@ -138,7 +191,7 @@ function fire(i, at) {
   const request = nextRequest();
   sent++;
   pending++;
-  intended[i] = at;
+  intended.set(i, at);
   client
     .send(request)
     .then(
@@ -153,8 +206,8 @@ function fire(i, at) {
       },
     )
     .then((kind) => {
-      latency[i] = performance.now() - t0 - at;
-      outcome[i] = kind;
+      latency.set(i, performance.now() - t0 - at);
+      outcome.set(i, OUTCOMES.indexOf(kind));
       counts[kind]++;
       pending--;
     });
@@ -193,9 +246,11 @@ async function finish() {
     {
       type: 'result',
       startedAt: started,
-      intended,
-      latency,
-      outcome,
+      intended: intended.slice(sent),
+      latency: latency.slice(sent),
+      outcome: outcome.slice(sent),
+      outcomes: OUTCOMES,
+      unfinishedCode: UNFINISHED,
       counts,
       sent,
       unfinished: pending,

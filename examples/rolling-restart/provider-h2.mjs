@@ -16,12 +16,16 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import { createSecureServer } from 'node:http2';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CHANNELS, createProvider, InFlightTracker, registryFromUrl } from '@lossless/core';
+import { CHANNELS, createProvider, registryFromUrl } from '@lossless/core';
+import { InFlightTracker } from '@lossless/core/internal';
 import { createNacosRegistry } from '@lossless/nacos';
+import { flags, usageError } from './flags.mjs';
 
-const { values: args } = parseArgs({
-  options: {
+const USAGE = `Usage: node examples/rolling-restart/provider-h2.mjs --tls-dir DIR --registry URL [--mode MODE]
+  [--service NAME] [--name N] [--quiet-window-ms MS] [--sleep-ms MS]
+Started by demo.mjs --protocol h2: a node:http2 secure provider with the demo's certificate.`;
+const args = flags(
+  {
     mode: { type: 'string', default: 'lossless' },
     registry: { type: 'string' },
     'tls-dir': { type: 'string' },
@@ -30,8 +34,9 @@ const { values: args } = parseArgs({
     'quiet-window-ms': { type: 'string', default: '1000' },
     'sleep-ms': { type: 'string', default: '3000' },
   },
-});
-if (args['tls-dir'] === undefined) throw new Error('--tls-dir is required (a folder with key.pem and cert.pem)');
+  USAGE,
+);
+if (args['tls-dir'] === undefined) usageError('--tls-dir is required (a folder with key.pem and cert.pem)', USAGE);
 const schemes = { nacos: createNacosRegistry };
 const emit = (event, fields = {}) =>
   console.log(JSON.stringify({ event, name: args.name, pid: process.pid, protocol: 'h2', ...fields }));

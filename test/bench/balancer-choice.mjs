@@ -7,10 +7,10 @@
 //   node test/bench/balancer-choice.mjs [--json FILE]
 
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { pickWeightedP2C } from '@lossless/client';
+import { pickWeightedP2C } from '@lossless/client/internal';
+import { flags } from './report.mjs';
 
-const { values: args } = parseArgs({ options: { json: { type: 'string' } } });
+const args = flags({ json: { type: 'string' } }, 'Usage: node test/bench/balancer-choice.mjs [--json FILE]');
 
 function prng(seed) {
   let s = seed >>> 0;

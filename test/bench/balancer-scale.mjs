@@ -26,46 +26,36 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { balance, createClient, ServiceTable } from '@lossless/client';
+import { createClient } from '@lossless/client';
+import { balance, ServiceTable } from '@lossless/client/internal';
 import { FileRegistry, silentLogger } from '@lossless/core';
-import { exposeGc, fmt, gitCommit, loopback, median, render, versionOf } from './report.mjs';
+import { exposeGc, flags, fmt, gitCommit, loopback, median, render, usageError, versionOf } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 
 const USAGE =
-  'node test/bench/balancer-scale.mjs [--instances 3,100,1000] [--rounds 5] [--duration 3] [--warmup 1] ' +
+  'Usage: node test/bench/balancer-scale.mjs [--instances 3,100,1000] [--rounds 5] [--duration 3] [--warmup 1] ' +
   '[--concurrency 50] [--picks 1000000] [--rest] [--services 100] [--per-service 10] [--rest-seconds 30] ' +
   '[--rest-registry file,nacos|nacos://host:port] [--rest-only] [--json FILE]';
 
-let args;
-try {
-  ({ values: args } = parseArgs({
-    options: {
-      instances: { type: 'string', default: '3,100,1000' },
-      rounds: { type: 'string', default: '5' },
-      duration: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '1' },
-      concurrency: { type: 'string', default: '50' },
-      picks: { type: 'string', default: '1000000' },
-      rest: { type: 'boolean', default: false },
-      services: { type: 'string', default: '100' },
-      'per-service': { type: 'string', default: '10' },
-      'rest-seconds': { type: 'string', default: '30' },
-      'rest-registry': { type: 'string', default: 'file' },
-      'rest-only': { type: 'boolean', default: false },
-      json: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  console.error(`${error.message}\nusage: ${USAGE}`);
-  process.exit(2);
-}
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const args = flags(
+  {
+    instances: { type: 'string', default: '3,100,1000' },
+    rounds: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '50' },
+    picks: { type: 'string', default: '1000000' },
+    rest: { type: 'boolean', default: false },
+    services: { type: 'string', default: '100' },
+    'per-service': { type: 'string', default: '10' },
+    'rest-seconds': { type: 'string', default: '30' },
+    'rest-registry': { type: 'string', default: 'file' },
+    'rest-only': { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+  USAGE,
+);
 const counts = args.instances.split(',').map((s) => int('instances', s, 1, 5000));
 const rounds = int('rounds', args.rounds, 1, 50);
 const durationS = num('duration', args.duration, 0.5, 60);
@@ -93,8 +83,7 @@ function num(name, value, min, max) {
   return n;
 }
 function usage(message) {
-  console.error(`${message}\nusage: ${USAGE}`);
-  process.exit(2);
+  usageError(message, USAGE);
 }
 
 // the whole run is bounded

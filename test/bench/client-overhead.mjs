@@ -23,10 +23,9 @@ import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createClient } from '@lossless/client';
 import { Agent, Pool, fetch as undiciFetch, request as undiciRequest } from 'undici';
-import { exposeGc, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
+import { exposeGc, flags, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 const SERVICE_URL = 'http://bench-service/';
@@ -55,24 +54,20 @@ const RATIOS = [
 // ---------------------------------------------------------------------------------------------
 // options
 
-const { values: args } = parseArgs({
-  options: {
+const USAGE =
+  'Usage: node test/bench/client-overhead.mjs [--rounds 5] [--duration 3] [--warmup 1] [--concurrency 50]\n' +
+  `  [--clients ${DEFAULT_CLIENTS.join(',')}] [--json FILE]\nclients: ${Object.keys(CLIENTS).join(', ')}`;
+const args = flags(
+  {
     rounds: { type: 'string', default: '5' },
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '50' },
     clients: { type: 'string', default: DEFAULT_CLIENTS.join(',') },
     json: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-});
-if (args.help) {
-  console.log(
-    'node test/bench/client-overhead.mjs [--rounds 5] [--duration 3] [--warmup 1] [--concurrency 50] ' +
-      `[--clients ${DEFAULT_CLIENTS.join(',')}] [--json FILE]\nclients: ${Object.keys(CLIENTS).join(', ')}`,
-  );
-  process.exit(0);
-}
+  USAGE,
+);
 const rounds = intArg('rounds', args.rounds, 1, 50);
 const durationS = numArg('duration', args.duration, 0.5, 60);
 const warmupS = numArg('warmup', args.warmup, 0, 30);

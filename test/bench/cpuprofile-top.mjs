@@ -9,16 +9,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { flags, usageError } from './report.mjs';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { top: { type: 'string', default: '30' }, filter: { type: 'string', default: 'packages/' } },
-});
-if (positionals.length !== 1) {
-  console.error('usage: node test/bench/cpuprofile-top.mjs FILE.cpuprofile [--top 30] [--filter packages/]');
-  process.exit(2);
-}
+const USAGE = 'Usage: node test/bench/cpuprofile-top.mjs FILE.cpuprofile [--top 30] [--filter packages/]';
+const { values, positionals } = flags(
+  { top: { type: 'string', default: '30' }, filter: { type: 'string', default: 'packages/' } },
+  USAGE,
+  { allowPositionals: true },
+);
+if (positionals.length !== 1) usageError('expected one .cpuprofile file', USAGE);
 const top = Number(values.top);
 const profile = JSON.parse(readFileSync(positionals[0], 'utf8'));
 

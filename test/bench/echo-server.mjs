@@ -5,12 +5,12 @@
 // is killed), on SIGTERM/SIGINT, or after --max-ms (default 10 minutes) whatever happens.
 
 import { createServer } from 'node:http';
-import { parseArgs } from 'node:util';
-import { loopback } from './report.mjs';
+import { flags, loopback } from './report.mjs';
 
-const { values } = parseArgs({
-  options: { 'max-ms': { type: 'string', default: '600000' }, hosts: { type: 'string', default: '1' } },
-});
+const values = flags(
+  { 'max-ms': { type: 'string', default: '600000' }, hosts: { type: 'string', default: '1' } },
+  'Usage: node test/bench/echo-server.mjs [--max-ms MS] [--hosts N]\nStarted by client-overhead.mjs and balancer-scale.mjs: prints its port, exits when stdin closes.',
+);
 const maxMs = Number(values['max-ms']);
 if (!Number.isFinite(maxMs) || maxMs <= 0) throw new Error(`--max-ms: expected a positive number, got ${maxMs}`);
 const hosts = Number(values.hosts);

@@ -48,9 +48,8 @@ import { relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { exposeGc, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
+import { exposeGc, flags, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./provider-server.mjs', import.meta.url));
 const MAX_SAMPLES_PER_ROUND = 2_000_000;
@@ -79,8 +78,13 @@ const FRAMEWORKS = [
 // ---------------------------------------------------------------------------------------------
 // options
 
-const { values: args } = parseArgs({
-  options: {
+const USAGE =
+  'Usage: node test/bench/provider-overhead.mjs [--rounds 6] [--duration 3] [--warmup 1] [--concurrency 64]\n' +
+  `  [--connections 64] [--variants ${DEFAULT_VARIANTS.join(',')}] [--max-other-cpu 10] [--retries 2]\n` +
+  `  (variants: ${Object.keys(VARIANTS).join(', ')})\n` +
+  '  [--max-wait 120] [--json FILE] [--server-cpu-prof DIR]';
+const args = flags(
+  {
     rounds: { type: 'string', default: '6' },
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
@@ -92,20 +96,9 @@ const { values: args } = parseArgs({
     'max-other-cpu': { type: 'string', default: '10' },
     retries: { type: 'string', default: '2' },
     'max-wait': { type: 'string', default: '120' },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-});
-if (args.help) {
-  console.log(
-    'node test/bench/provider-overhead.mjs [--rounds 6] [--duration 3] [--warmup 1] [--concurrency 64] ' +
-      `[--connections 64] [--variants ${DEFAULT_VARIANTS.join(',')}] [--max-other-cpu 10] [--retries 2] ` +
-      `(also ${Object.keys(VARIANTS)
-        .filter((id) => !DEFAULT_VARIANTS.includes(id))
-        .join(',')}) ` +
-      '[--max-wait 120] [--json FILE] [--server-cpu-prof DIR]',
-  );
-  process.exit(0);
-}
+  USAGE,
+);
 const rounds = intArg('rounds', args.rounds, 1, 50);
 const durationS = numArg('duration', args.duration, 0.5, 60);
 const warmupS = numArg('warmup', args.warmup, 0, 30);

@@ -25,7 +25,7 @@ import { createServer } from 'node:http';
 import { createServer as createH2cServer } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { flags } from './report.mjs';
 
 const VARIANTS = [
   'http',
@@ -38,9 +38,10 @@ const VARIANTS = [
   'http2-lossless',
 ];
 
-const { values } = parseArgs({
-  options: { variant: { type: 'string' }, 'max-ms': { type: 'string', default: '600000' } },
-});
+const values = flags(
+  { variant: { type: 'string' }, 'max-ms': { type: 'string', default: '600000' } },
+  `Usage: node test/bench/provider-server.mjs --variant ${VARIANTS.join('|')} [--max-ms MS]\nStarted by provider-overhead.mjs.`,
+);
 const variant = values.variant;
 if (!VARIANTS.includes(variant)) throw new Error(`--variant: expected one of ${VARIANTS.join(', ')}, got ${variant}`);
 const maxMs = Number(values['max-ms']);

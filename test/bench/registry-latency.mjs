@@ -29,46 +29,33 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { registryFromUrl, silentLogger } from '@lossless/core';
 import { createNacosRegistry } from '@lossless/nacos';
 import { startNacosCluster } from '../nacos/cluster.ts';
 import { startNacos } from '../nacos/server.ts';
-import { fmt, gitCommit, median, render, versionOf } from './report.mjs';
+import { flags, fmt, gitCommit, median, render, usageError, versionOf } from './report.mjs';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/express-provider/server.mjs', import.meta.url));
 const USAGE =
-  'node test/bench/registry-latency.mjs [--runs 10] [--cluster-runs 5] [--no-cluster] [--registry nacos://host:port] [--json FILE]';
+  'Usage: node test/bench/registry-latency.mjs [--runs 10] [--cluster-runs 5] [--no-cluster] [--registry nacos://host:port] [--json FILE]';
 
-let args;
-try {
-  ({ values: args } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '10' },
-      'cluster-runs': { type: 'string', default: '5' },
-      'no-cluster': { type: 'boolean', default: false },
-      registry: { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  }));
-} catch (error) {
-  console.error(`${error.message}\nusage: ${USAGE}`);
-  process.exit(2);
-}
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const args = flags(
+  {
+    runs: { type: 'string', default: '10' },
+    'cluster-runs': { type: 'string', default: '5' },
+    'no-cluster': { type: 'boolean', default: false },
+    registry: { type: 'string' },
+    json: { type: 'string' },
+  },
+  USAGE,
+);
 const RUNS = Number(args.runs);
 const CLUSTER_RUNS = Number(args['cluster-runs']);
 if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 100 || !Number.isInteger(CLUSTER_RUNS) || CLUSTER_RUNS < 0) {
-  console.error(`--runs takes 1..100, --cluster-runs 0 or more\nusage: ${USAGE}`);
-  process.exit(2);
+  usageError('--runs takes 1..100, --cluster-runs 0 or more', USAGE);
 }
 if (args.registry !== undefined && !/^nacos:\/\//.test(args.registry)) {
-  console.error(`--registry takes a nacos:// URL\nusage: ${USAGE}`);
-  process.exit(2);
+  usageError('--registry takes a nacos:// URL', USAGE);
 }
 
 const schemes = { nacos: createNacosRegistry };

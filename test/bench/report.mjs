@@ -1,8 +1,9 @@
-// Statistics, table rendering and run metadata shared by the overhead benchmarks.
+// Statistics, table rendering, run metadata and command-line flags shared by the benchmarks.
 
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -71,4 +72,36 @@ export function gitCommit(packages) {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * node:util's parseArgs plus --help (the usage on stdout, exit 0). A wrong flag (unknown, missing its
+ * value, a stray argument) prints the message, which names the flag, and the usage on stderr and
+ * exits with code 2, instead of a stack trace.
+ */
+export function flags(options, usage, { allowPositionals = false, args } = {}) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals,
+      options: { ...options, help: { type: 'boolean', short: 'h', default: false } },
+    });
+  } catch (error) {
+    if (!String(error?.code).startsWith('ERR_PARSE_ARGS')) throw error;
+    // "Unknown option '--x'. To specify a positional argument starting with a '-', ...": the first
+    // sentence says what is wrong
+    usageError(error.message.split('. ')[0], usage);
+  }
+  if (parsed.values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return allowPositionals ? parsed : parsed.values;
+}
+
+/** A bad flag or flag value: the message and the usage on stderr, exit code 2. */
+export function usageError(message, usage) {
+  console.error(`${message}\n\n${usage}`);
+  process.exit(2);
 }

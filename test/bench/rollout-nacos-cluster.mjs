@@ -12,43 +12,31 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startNacosCluster } from '../nacos/cluster.ts';
+import { flags, usageError } from './report.mjs';
 
 const DEMO = fileURLToPath(new URL('../../examples/rolling-restart/demo.mjs', import.meta.url));
 const USAGE =
-  'node test/bench/rollout-nacos-cluster.mjs [--kill-after 3] [--back-after 6] [-- demo options (not --registry)]';
+  'Usage: node test/bench/rollout-nacos-cluster.mjs [--kill-after 3] [--back-after 6] [-- demo options (not --registry)]';
 
 const separator = process.argv.indexOf('--');
 const own = separator === -1 ? process.argv.slice(2) : process.argv.slice(2, separator);
 const demoArgs = separator === -1 ? [] : process.argv.slice(separator + 1);
-let args;
-try {
-  ({ values: args } = parseArgs({
-    args: own,
-    options: {
-      'kill-after': { type: 'string', default: '3' },
-      'back-after': { type: 'string', default: '6' },
-      help: { type: 'boolean', default: false },
-    },
-  }));
-} catch (error) {
-  console.error(`${error.message}\nusage: ${USAGE}`);
-  process.exit(2);
-}
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const args = flags(
+  {
+    'kill-after': { type: 'string', default: '3' },
+    'back-after': { type: 'string', default: '6' },
+  },
+  USAGE,
+  { args: own },
+);
 const killAfter = Number(args['kill-after']);
 const backAfter = Number(args['back-after']);
 if (!Number.isInteger(killAfter) || killAfter < 0 || !Number.isInteger(backAfter) || backAfter <= killAfter) {
-  console.error(`--kill-after takes an integer >= 0, --back-after a larger one\nusage: ${USAGE}`);
-  process.exit(2);
+  usageError('--kill-after takes an integer >= 0, --back-after a larger one', USAGE);
 }
 if (demoArgs.some((a) => a.startsWith('--registry'))) {
-  console.error(`the registry is the cluster this script starts\nusage: ${USAGE}`);
-  process.exit(2);
+  usageError('the registry is the cluster this script starts', USAGE);
 }
 
 const started = performance.now();

@@ -75,6 +75,6 @@ describe('lossless (built) against the express example', () => {
   it('demo passes its arguments to the demo script of this repository (here: its --help)', async () => {
     const run = await lossless(['demo', '--', '--help']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^Usage: demo\.mjs /);
+    expect(run.stdout).toMatch(/^Usage: node examples\/rolling-restart\/demo\.mjs /);
   });
 });

@@ -23,8 +23,10 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { isLoopback } from '../../packages/core/src/admin/handler.js';
 import { resolveProviderOptions } from '../../packages/core/src/options.js';
+import { ADMIN_CLOSE_TIMEOUT_MS } from '../../packages/core/src/provider.js';
 import { startExample } from '../process/example.js';
 import { tempRegistry, until } from '../support.js';
+import { dockerfile } from './dockerfile.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, 'examples/kubernetes');
@@ -149,30 +151,6 @@ function unknownFields(docs: readonly Manifest['doc'][]): string[] {
 
 // ------------------------------------------------------------------------------------------------
 // Reading the Dockerfile
-
-interface Instruction {
-  readonly keyword: string;
-  readonly args: string;
-}
-
-/** Instructions with line continuations joined and comments dropped. */
-function dockerfile(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let current = '';
-  for (const raw of text.split('\n')) {
-    if (/^\s*#/.test(raw)) continue;
-    const line = raw.trimEnd();
-    if (line.endsWith('\\')) {
-      current += `${line.slice(0, -1)} `;
-      continue;
-    }
-    current += line;
-    const m = /^\s*(\S+)\s*(.*)$/s.exec(current);
-    if (m !== null) out.push({ keyword: (m[1] as string).toUpperCase(), args: (m[2] as string).trim() });
-    current = '';
-  }
-  return out;
-}
 
 const docker = dockerfile(readFileSync(join(DIR, 'Dockerfile'), 'utf8'));
 const lastFrom = docker.map((i) => i.keyword).lastIndexOf('FROM');
@@ -314,10 +292,27 @@ describe('examples/kubernetes/provider.yaml: what lossless needs', () => {
     expect(script).toMatch(/method:\s*'POST'/);
   });
 
+  const grace = () => podSpec(provider)?.terminationGracePeriodSeconds ?? 30; // Kubernetes' default
+
   it('gives the drain time: terminationGracePeriodSeconds >= (maxDrainMs + closeTimeoutMs) / 1000 + 2', () => {
-    const grace = podSpec(provider)?.terminationGracePeriodSeconds ?? 30; // Kubernetes' default
     const { maxDrainMs, closeTimeoutMs } = options().drain;
-    expect(grace).toBeGreaterThanOrEqual((maxDrainMs + closeTimeoutMs) / 1000 + 2);
+    expect(grace()).toBeGreaterThanOrEqual((maxDrainMs + closeTimeoutMs) / 1000 + 2);
+  });
+
+  // docs/kubernetes.md's worst case: every step after the wait takes its whole bound (the example
+  // adds no onClose hook). A kill then loses no request, only the clean exit; the example avoids it.
+  it('exits cleanly even in the worst case of every bound: the wait, the close, registry.close(), the admin server, + 2 s', () => {
+    const o = options();
+    const onCloseHooks = 0; // examples/express-provider/server.mjs adds none
+    const worstMs =
+      o.drain.maxDrainMs +
+      o.drain.closeTimeoutMs +
+      onCloseHooks * o.hookTimeoutMs +
+      o.registration.timeoutMs +
+      ADMIN_CLOSE_TIMEOUT_MS;
+    expect(worstMs).toBe(32_000); // the sum docs/kubernetes.md and docs/operations.md show
+    expect(grace()).toBeGreaterThanOrEqual(worstMs / 1000 + 2);
+    expect(readFileSync(join(ROOT, 'examples/express-provider/server.mjs'), 'utf8')).not.toMatch(/onClose/);
   });
 
   it('rolls out without removing a pod before its replacement is ready', () => {

@@ -1,9 +1,10 @@
 // What users install is the packed tarball, not the workspace: pack each package and check that its
-// types resolve for ESM consumers (arethetypeswrong), that it carries what its exports map names,
-// and that no workspace-only version range leaks into it.
+// types resolve for ESM consumers (arethetypeswrong), that it carries what its exports map names, its
+// README and the license, that its manifest says where it comes from, and that no workspace-only
+// version range leaks into it. (install.test.ts installs the tarballs into an app and runs it.)
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,34 @@ describe.each(['core', 'express', 'fastify', 'nacos', 'client', 'cli'])('@lossle
       expect(files).toContain(`package/${path.replace(/^\.\//, '')}`);
     }
     expect(files.some((f) => f.includes('/test/'))).toBe(false);
+  });
+
+  it("ships its README and the MIT license, the same as the repository's", () => {
+    expect(files).toContain('package/README.md');
+    expect(files).toContain('package/LICENSE');
+    const license = execFileSync('tar', ['xzOf', tarball, 'package/LICENSE'], { encoding: 'utf8' });
+    expect(license).toBe(readFileSync(join(ROOT, 'LICENSE'), 'utf8'));
+    expect(license).toMatch(/^MIT License/);
+    expect(manifest.license).toBe('MIT');
+    const readme = execFileSync('tar', ['xzOf', tarball, 'package/README.md'], { encoding: 'utf8' });
+    expect(readme).toMatch(new RegExp(`^# ${manifest.name}\n`));
+    // what it is, how to install it, the smallest example, where the docs are, and ESM only
+    expect(readme).toMatch(/## Install[\s\S]*npm install[\s\S]*## Use it\n\n```/);
+    expect(readme).toContain('ESM only');
+    expect(readme).toContain('https://github.com/lossless-js/lossless/blob/main/docs/');
+  });
+
+  it('says where it comes from: repository (with its folder), homepage, bugs, keywords', () => {
+    expect(manifest.repository).toEqual({
+      type: 'git',
+      url: 'git+https://github.com/lossless-js/lossless.git',
+      directory: `packages/${name}`,
+    });
+    expect(manifest.homepage).toBe(`https://github.com/lossless-js/lossless/tree/main/packages/${name}#readme`);
+    expect(manifest.bugs).toEqual({ url: 'https://github.com/lossless-js/lossless/issues' });
+    expect(manifest.keywords.length).toBeGreaterThanOrEqual(3);
+    expect(manifest.engines.node).toBe('>=22.19.0');
+    expect(manifest.type).toBe('module');
   });
 
   it('names real version ranges, not workspace ones', () => {

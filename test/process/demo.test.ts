@@ -1,5 +1,6 @@
 // The rolling-restart demo, run as a user runs it: lossless loses nothing; the naive way loses
-// requests (if it did not, the harness would not be sensitive enough to prove anything).
+// requests (if it did not, the harness would not be sensitive enough to prove anything). Also the
+// endpoint race (--race-ms), the soak option (--restarts-for) and the libraries it compares with.
 
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -28,15 +29,30 @@ interface Report {
   restarts: number;
   failures: { total: number; refused: number; reset: number; status5xx: number; timeout: number; other: number };
   latencyMs: { steady: { p50: number; count: number }; rollout: { p50: number; count: number } };
-  drains: { instance: string; drainMs: number; longestInFlightMs: number; exitCode: number | string }[];
+  drains: {
+    instance: string;
+    drainMs: number;
+    longestInFlightMs: number;
+    arrivedAfterSigterm: number | null;
+    lastArrivalAfterSigtermMs: number | null;
+    exitCode: number | string;
+  }[];
   rolloutMs: number;
+  raceMs: number | null;
+  restartsForS: number | null;
 }
 
 async function demo(mode: string, extra: string[] = []): Promise<{ report: Report; stdout: string }> {
-  const json = join(dir, `${mode}.json`);
+  const json = join(dir, `${mode}-${extra.join('')}.json`);
   const { stdout } = await run(
     process.execPath,
-    [DEMO, '--mode', mode, '--rate', '100', '--steady', '1', '--restarts', '3', '--quiet', '--json', json, ...extra],
+    [
+      DEMO,
+      ...['--mode', mode, '--rate', '100', '--steady', '1', '--quiet', '--json', json],
+      // three restarts unless the test says how many, or for how long
+      ...(extra.some((a) => a.startsWith('--restarts')) ? [] : ['--restarts', '3']),
+      ...extra,
+    ],
     { timeout: 90_000 },
   ).catch((error: { stdout?: string; stderr?: string; code?: number }) => {
     // the demo exits 1 when lossless lost requests: keep its output for the assertion message
@@ -79,6 +95,60 @@ describe('rolling-restart demo', () => {
     expect(report).toMatchObject({ protocol: 'h2', restarts: 3 });
     expect(report.requests).toBeGreaterThan(300);
     expect(report.drains.map((d) => d.exitCode)).toEqual([0, 0, 0]);
+  }, 120_000);
+
+  // Kubernetes' endpoint race: the plain client keeps sending to the old instance for D ms after
+  // SIGTERM. lossless serves all of it (its drain lasts until the requests stop coming, then a quiet
+  // window); a library that closes at once refuses what comes meanwhile.
+  it('--race-ms: the plain client keeps sending for D ms after SIGTERM; lossless loses nothing, http-terminator loses', async () => {
+    const [{ report: lossless, stdout }, { report: terminator }] = await Promise.all([
+      demo('lossless', ['--client', 'plain', '--race-ms', '1500']),
+      demo('http-terminator', ['--client', 'plain', '--race-ms', '1500']),
+    ]);
+    expect(lossless.raceMs).toBe(1500);
+    expect(lossless.failures.total, stdout).toBe(0);
+    for (const drain of lossless.drains) {
+      // requests kept coming for about D after SIGTERM, and the drain waited for them
+      expect(drain.arrivedAfterSigterm).toBeGreaterThan(0);
+      expect(drain.lastArrivalAfterSigtermMs).toBeGreaterThan(1000);
+      expect(drain.drainMs).toBeGreaterThan(1500);
+      expect(drain.exitCode).toBe(0);
+    }
+    expect(terminator.failures.total).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('--race-ms needs the plain client', async () => {
+    const error = await run(process.execPath, [DEMO, '--race-ms', '500']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(error).toMatchObject({ code: 2 });
+    expect((error as { stderr: string }).stderr).toContain('--client plain');
+  });
+
+  it('--restarts-for: keeps restarting for that long, then stops', async () => {
+    const { report } = await demo('lossless', ['--restarts-for', '4']);
+    expect(report.restartsForS).toBe(4);
+    expect(report.restarts).toBeGreaterThanOrEqual(2);
+    // the last restart began before the time was up, and a restart takes a drain (~1 s)
+    expect(report.rolloutMs).toBeGreaterThanOrEqual(4000);
+    expect(report.rolloutMs).toBeLessThan(4000 + 15_000);
+    expect(report.failures.total).toBe(0);
+  }, 120_000);
+
+  // The libraries the benchmark compares with: each one starts, serves, and stops on SIGTERM (by
+  // itself, or killed at the grace period: fastify's close waits for the keep-alive connections the
+  // plain client still holds).
+  it('runs every library mode: terminus, lightship, http-terminator, close-with-grace, fastify', async () => {
+    const modes = ['terminus', 'lightship', 'http-terminator', 'close-with-grace', 'fastify'];
+    const reports = await Promise.all(
+      modes.map(async (mode) => (await demo(mode, ['--client', 'plain', '--restarts', '1', '--rate', '30'])).report),
+    );
+    for (const [i, report] of reports.entries()) {
+      expect(report.mode).toBe(modes[i]);
+      expect(report.restarts).toBe(1);
+      expect(report.latencyMs.steady.count).toBeGreaterThan(0);
+      expect(report.drains).toHaveLength(1);
+    }
   }, 120_000);
 
   it('refuses bad options with a clear message', async () => {

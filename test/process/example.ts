@@ -21,11 +21,14 @@ export interface RunningExample extends Running {
   readonly adminPort: number;
 }
 
-function run(args: string[], env?: NodeJS.ProcessEnv): Running {
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
-  });
+/** Where and with what environment a script runs: the test's own by default. */
+export interface LaunchOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+function run(args: string[], options: LaunchOptions = {}): Running {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
     child.on('exit', (code) => resolve({ code, at: Date.now() })),
@@ -44,8 +47,8 @@ function run(args: string[], env?: NodeJS.ProcessEnv): Running {
 }
 
 /** Starts another script that logs JSON lines as the example does (`node <script> ...args`). */
-export function launchScript(script: string, args: string[]): Running {
-  return run([script, ...args]);
+export function launchScript(script: string, args: string[], options: LaunchOptions = {}): Running {
+  return run([script, ...args], options);
 }
 
 /** Starts the example with `--port 0 --admin-port 0` and the given arguments; resolves once it listens. */
@@ -58,19 +61,24 @@ export function launchExample(args: string[]): Running {
  * variables (`PORT=0`, `LOSSLESS_ADMIN_PORT=0`: free ports on a machine shared with other tests).
  */
 export function launchExampleWith(args: string[], env: NodeJS.ProcessEnv): Running {
-  return run([EXAMPLE, ...args], env);
+  return run([EXAMPLE, ...args], { env: { ...process.env, ...env } });
 }
 
 export async function listening(r: Running, timeoutMs = 15_000): Promise<RunningExample> {
   let ready: { port: number; adminPort: number } | undefined;
+  const output = () => `(output: ${r.lines.join('\n')})`;
   await until(
     () => {
       ready = r.logs().find((l) => l.msg?.startsWith('listening on')) as typeof ready;
+      if (ready === undefined && r.child.exitCode !== null)
+        throw new Error(`the example exited with code ${r.child.exitCode} before listening ${output()}`);
       return ready !== undefined;
     },
-    `the example to listen (output: ${r.lines.join('\n')})`,
+    'the example to listen',
     timeoutMs,
-  );
+  ).catch((error: Error) => {
+    throw error.message.includes('(output:') ? error : new Error(`${error.message} ${output()}`);
+  });
   return { ...r, port: ready!.port, adminPort: ready!.adminPort };
 }
 

@@ -12,10 +12,10 @@ import {
   FileRegistry,
   type Instance,
   type InstanceListener,
-  listRefresher,
   type Provider,
   type Registry,
 } from '@lossless/core';
+import { listRefresher } from '@lossless/core/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempRegistry, until } from '../support.js';
 import { failures, steadyLoad } from './load.js';

@@ -13,13 +13,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { flags } from '../bench/report.mjs';
 import { SCENARIOS } from './scenarios.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const { values: args } = parseArgs({
-  options: { out: { type: 'string', default: join(ROOT, 'docs/reliability.md') } },
-});
+const args = flags(
+  { out: { type: 'string', default: join(ROOT, 'docs/reliability.md') } },
+  'Usage: node test/reliability/report.mjs [--out docs/reliability.md]   (pnpm reliability:report)',
+);
 
 const files = [...new Set(SCENARIOS.flatMap((s) => s.tests.map((t) => t.file)))];
 const dir = await mkdtemp(join(tmpdir(), 'lossless-reliability-'));

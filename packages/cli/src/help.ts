@@ -65,8 +65,8 @@ Exits with the demo's exit code; 2 (LOSSLESS_ERR_CLI_NO_DEMO) outside a clone of
   bench: `Usage: lossless bench [rollout|client|provider] [benchmark options]
 
 Runs a benchmark of the lossless repository the CLI runs from:
-  rollout    examples/rolling-restart/bench.mjs: every shutdown mode side by side (the default;
-             writes docs/benchmarks.md and docs/rollout.svg)
+  rollout    examples/rolling-restart/bench.mjs: shutdown modes side by side (the default;
+             --suite rollout, race or soak; writes its section of docs/benchmarks.md)
   client     test/bench/client-overhead.mjs: the cost of @lossless/client per request
   provider   test/bench/provider-overhead.mjs: the cost of @lossless/core per request
 The options go to the benchmark unchanged ('lossless bench client -- --help' lists them).

@@ -3,6 +3,7 @@
 export type { AdminAnswer } from './admin.js';
 export { callAdmin } from './admin.js';
 export { prestopCommand } from './commands/prestop.js';
+export type { Script } from './commands/scripts.js';
 export { BENCHMARKS, benchCommand, DEMO_SCRIPT, demoCommand, findRepository } from './commands/scripts.js';
 export { formatStatus, statusCommand } from './commands/status.js';
 export type { CliContext, Output } from './context.js';

@@ -1,18 +1,6 @@
 // @lossless/client: call services by name through the registry without losing a request while their
 // instances come and go.
 
-export type { Candidate } from './balancing/picker.js';
-export { pickWeightedP2C } from './balancing/picker.js';
-export type { AgeFacts, WarmupCurve, WarmupSubject } from './balancing/warmup.js';
-export {
-  CLOCK_SKEW_TOLERANCE_MS,
-  effectiveWeights,
-  instanceAge,
-  MAX_PROPAGATION_MS,
-  warmupFactor,
-} from './balancing/warmup.js';
-export type { BreakerOptions } from './breaker/breakers.js';
-export { Breakers } from './breaker/breakers.js';
 export type {
   CircuitEvent,
   EjectEvent,
@@ -25,8 +13,7 @@ export type {
 export { CLIENT_CHANNELS } from './channels.js';
 export type { InstanceView, LosslessClient } from './client.js';
 export { createClient } from './client.js';
-export type { Endpoint, ServiceState, TableOptions } from './discovery/table.js';
-export { ServiceTable } from './discovery/table.js';
+export type { Endpoint, ServiceState } from './discovery/table.js';
 export {
   AllCircuitsOpenError,
   CircuitOpenError,
@@ -34,12 +21,5 @@ export {
   RequestTimeoutError,
   RetryBudgetExhaustedError,
 } from './errors.js';
-export type { AttemptContext, BalanceDeps } from './interceptor/balance.js';
-export { balance, kAttempt } from './interceptor/balance.js';
-export { breaker } from './interceptor/breaker.js';
-export type { RetryDeps } from './interceptor/retry.js';
-export { retry } from './interceptor/retry.js';
-export type { ClientOptions, ResolvedClientOptions } from './options.js';
-export { resolveClientOptions, serviceOfOrigin } from './options.js';
-export type { Phase, RetryInput } from './retry/policy.js';
-export { isReplayable, isRetryable, RetryBudget } from './retry/policy.js';
+export type { ClientOptions, TlsConnectOptions } from './options.js';
+export { serviceOfOrigin } from './options.js';

@@ -25,6 +25,7 @@ import {
   logger,
   MAX_DURATION_MS,
   numberIn,
+  type Parsed,
   parseOptions,
   sourceOf,
   withMethods,
@@ -291,8 +292,6 @@ export const clientOptionsSchema = group(
 );
 
 export type ClientOptions = v.InferInput<typeof clientOptionsSchema>;
-
-type Parsed<S extends v.GenericSchema> = Readonly<v.InferOutput<S>>;
 
 /** Every option with its value. */
 export interface ResolvedClientOptions {

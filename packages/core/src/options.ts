@@ -28,7 +28,7 @@ import {
   numberIn,
   withMethods,
 } from './schema/kinds.js';
-import { environmentOf, parseOptions, sourceOf } from './schema/parse.js';
+import { environmentOf, type Parsed, parseOptions, sourceOf } from './schema/parse.js';
 
 /**
  * A server a provider can run: node:http, node:https, or node:http2 (`createServer()`, h2c, and
@@ -424,8 +424,6 @@ export type DrainOptions = v.InferInput<typeof drainSchema>;
 export type MarkerOptions = v.InferInput<typeof markerSchema>;
 export type RegistrationOptions = v.InferInput<typeof registrationSchema>;
 export type WarmupHook = v.InferInput<typeof warmupHookSchema>;
-
-type Parsed<S extends v.GenericSchema> = Readonly<v.InferOutput<S>>;
 
 /** Every option with its value: the schema's output, with the defaults that depend on other options applied. */
 export interface ResolvedProviderOptions {

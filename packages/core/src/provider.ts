@@ -19,7 +19,14 @@ import {
   StartAbortedError,
 } from './errors.js';
 import { Drain, type DrainSummary, type DrainTrigger } from './lifecycle/drain.js';
-import { CHANNELS, type ProviderEvents, type ProviderStatus, type StateChange } from './lifecycle/events.js';
+import {
+  CHANNELS,
+  type DrainEvent,
+  type ProviderEvents,
+  type ProviderStatus,
+  type StateChange,
+  type StateChangeEvent,
+} from './lifecycle/events.js';
 import { type HookFn, Hooks } from './lifecycle/hooks.js';
 import { describeInstance, weightRamp } from './lifecycle/instance.js';
 import { Registration } from './lifecycle/registration.js';
@@ -43,9 +50,11 @@ import { startupWarnings } from './signals.js';
 import { type AnyResponse, InFlightTracker } from './tracking/in-flight.js';
 import { VERSION } from './version.js';
 
+export { ADMIN_CLOSE_TIMEOUT_MS } from './admin/server.js';
 export type { DrainSummary, DrainTrigger } from './lifecycle/drain.js';
-export type { ProviderEvents, ProviderStatus, StateChange } from './lifecycle/events.js';
+export type { DrainEvent, ProviderEvents, ProviderStatus, StateChange, StateChangeEvent } from './lifecycle/events.js';
 export { CHANNELS } from './lifecycle/events.js';
+export type { HookFn } from './lifecycle/hooks.js';
 export { registrableAddress } from './lifecycle/instance.js';
 export type { RegistryOperation } from './lifecycle/registration.js';
 
@@ -417,7 +426,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       },
       `drain ${outcome === 'idle' ? 'complete' : outcome}: ${drainMs} ms, ${arrivedDuringDrain} request(s) served during the drain, longest in flight at start ${longestInFlightAtStartMs} ms`,
     );
-    if (drainChannel.hasSubscribers) drainChannel.publish({ provider: this, summary });
+    if (drainChannel.hasSubscribers) drainChannel.publish({ provider: this, summary } satisfies DrainEvent);
     this.emit('stopped', summary);
     return summary;
   }
@@ -474,7 +483,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#reason = reason;
     const change: StateChange = { service: this.options.service, from, to, reason };
     this.#log.debug({ from, to, reason }, `lifecycle ${from} -> ${to}`);
-    if (stateChannel.hasSubscribers) stateChannel.publish({ provider: this, ...change });
+    if (stateChannel.hasSubscribers) stateChannel.publish({ provider: this, ...change } satisfies StateChangeEvent);
     this.emit('state', change);
   }
 

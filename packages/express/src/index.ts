@@ -4,7 +4,8 @@
 // resolves once the instance is registered and ready.
 
 import { createServer, type Server } from 'node:http';
-import { ADMIN_PATHS, Provider, type ProviderOptions } from '@lossless/core';
+import { Provider, type ProviderOptions } from '@lossless/core';
+import { ADMIN_PATHS } from '@lossless/core/internal';
 
 /** The subset of an express app this adapter needs (express 4 and 5 both fit). */
 export interface ExpressApp {

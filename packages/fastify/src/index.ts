@@ -7,7 +7,8 @@
 // still registered, and leaves it registered and heartbeating after the server stopped.
 
 import type { AddressInfo } from 'node:net';
-import { ADMIN_PATHS, type DrainSummary, Provider, type ProviderOptions } from '@lossless/core';
+import { type DrainSummary, Provider, type ProviderOptions } from '@lossless/core';
+import { ADMIN_PATHS } from '@lossless/core/internal';
 import type { FastifyInstance, FastifyListenOptions, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 

@@ -4,7 +4,8 @@
 //   - the lossless instance id travels in the metadata (Nacos names instances by ip, port and cluster);
 //   - what Nacos answers is checked like any registry's data, and skipped with a warning when unusable.
 
-import { type Instance, InvalidOptionError, instanceProblem, type Logger } from '@lossless/core';
+import { type Instance, InvalidOptionError, type Logger } from '@lossless/core';
+import { instanceProblem } from '@lossless/core/internal';
 import type { ResolvedNacosOptions } from './options.js';
 
 /** Metadata key carrying the lossless instance id, so that ids survive a round-trip through Nacos. */

@@ -11,7 +11,7 @@ import { HELP } from '../help.js';
 /** The file that marks the root of a clone of the lossless repository. */
 export const DEMO_SCRIPT = 'examples/rolling-restart/demo.mjs';
 
-interface Script {
+export interface Script {
   /** Relative to the repository root. */
   readonly path: string;
   /** "the demo ships with the lossless repository" */

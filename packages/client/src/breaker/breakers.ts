@@ -30,6 +30,15 @@ export interface BreakerOptions {
 type Attempt = () => Promise<unknown>;
 type Breaker = CircuitBreaker<[Attempt], unknown>;
 
+/**
+ * An origin's circuit, as the breaker interceptor uses it. (opossum's CircuitBreaker, kept out of the
+ * public types: a user of @lossless/client needs neither opossum's types nor @types/opossum.)
+ */
+export interface Circuit {
+  /** Runs the attempt, or rejects at once without running it while the circuit is open. */
+  fire(attempt: () => Promise<unknown>): Promise<unknown>;
+}
+
 /** Buckets of a rolling window. */
 const BUCKETS = 10;
 
@@ -70,7 +79,7 @@ export class Breakers {
    * one probe at a time. Creates the breaker on first use.
    */
   admit(origin: string): boolean {
-    const breaker = this.of(origin);
+    const breaker = this.#breakerOf(origin);
     if (breaker.closed) return true;
     if (!breaker.halfOpen || this.#probing.has(origin)) return false;
     this.#probing.add(origin);
@@ -104,8 +113,8 @@ export class Breakers {
       breaker.open();
   }
 
-  /** The breaker of `origin`, created on first use. */
-  of(origin: string): Breaker {
+  /** The breaker of `origin`, created on first use (opossum's type stays out of the public API). */
+  #breakerOf(origin: string): Breaker {
     let breaker = this.#byOrigin.get(origin);
     if (breaker === undefined) {
       breaker = new CircuitBreaker((attempt: Attempt) => attempt(), {

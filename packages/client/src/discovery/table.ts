@@ -2,7 +2,8 @@
 // registration, which ones it took out of rotation after an offline marker, and how many requests
 // each has in flight. A service is subscribed to on first use.
 
-import { type DiscoveryRegistry, type Instance, instanceProblem, type Logger, METADATA_KEYS } from '@lossless/core';
+import { type DiscoveryRegistry, type Instance, type Logger, METADATA_KEYS } from '@lossless/core';
+import { instanceProblem } from '@lossless/core/internal';
 import type { Rotation } from '../balancing/rotation.js';
 import { ejectChannel, type RefreshEvent, refreshChannel, registryErrorChannel } from '../channels.js';
 

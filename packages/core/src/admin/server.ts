@@ -8,6 +8,12 @@ import type { Logger } from '../logger.js';
 import { boundedClose, closeServer } from '../server/close.js';
 import { type AdminHandler, notFound } from './handler.js';
 
+/**
+ * How long closing the admin server may take at the very end (after the drain, the onClose hooks and
+ * the registry's close), in ms: the last step before exit, part of the grace period a platform must allow.
+ */
+export const ADMIN_CLOSE_TIMEOUT_MS = 1000;
+
 export async function listenAdmin(handler: AdminHandler, port: number, host: string, log: Logger): Promise<Server> {
   const server = createServer((req, res) => {
     if (!handler(req, res)) notFound(req, res);
@@ -31,5 +37,5 @@ export async function listenAdmin(handler: AdminHandler, port: number, host: str
 export async function closeAdmin(server: Server): Promise<void> {
   // let responses under way (POST /prestop) finish before closing
   await new Promise<void>((resolve) => setImmediate(resolve));
-  await boundedClose(server, closeServer(server), 1000, () => {});
+  await boundedClose(server, closeServer(server), ADMIN_CLOSE_TIMEOUT_MS, () => {});
 }

@@ -1,6 +1,7 @@
 // What a provider tells the world: its events, its diagnostics_channel names, and its status.
 
 import type { LosslessError } from '../errors.js';
+import type { Provider } from '../provider.js';
 import type { Instance } from '../registry/types.js';
 import type { DrainSummary, DrainTrigger } from './drain.js';
 import { REGISTRY_CHANNEL, type RegistryHealth } from './registration.js';
@@ -40,6 +41,17 @@ export const CHANNELS = {
   drain: 'lossless:provider:drain',
   registry: REGISTRY_CHANNEL,
 } as const;
+
+/** Published on `lossless:provider:state` at every lifecycle transition. */
+export interface StateChangeEvent extends StateChange {
+  readonly provider: Provider;
+}
+
+/** Published on `lossless:provider:drain` at the end of each drain. */
+export interface DrainEvent {
+  readonly provider: Provider;
+  readonly summary: DrainSummary;
+}
 
 export interface ProviderEvents {
   state: [change: StateChange];

@@ -168,7 +168,9 @@ export class FileRegistry implements Registry {
         }
       })
       .catch((error: Error) => onError?.(error))
-      .finally(schedule);
+      // the first read at once, not through the unref'd debounce timer: a caller may be waiting for
+      // this first list (a one-shot script's only request), and nothing else keeps the process alive
+      .finally(() => refresher.refresh());
 
     const poll = setInterval(schedule, this.#pollMs);
     poll.unref();

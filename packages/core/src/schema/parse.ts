@@ -9,11 +9,16 @@ import { InvalidOptionError } from '../errors.js';
 import { closest } from './closest.js';
 import { isPlainObject, type OptionMeta } from './kinds.js';
 
-type Env = Readonly<Record<string, string | undefined>>;
-type Key = string | number;
+/** What a schema gives once it has parsed a value: its output, read-only. */
+export type Parsed<S extends v.GenericSchema> = Readonly<v.InferOutput<S>>;
+
+/** Environment variables, as `process.env` holds them. */
+export type Env = Readonly<Record<string, string | undefined>>;
+/** One step of an option's path: a key, or an array index. */
+export type Key = string | number;
 
 /** A schema node as valibot builds it, read structurally (the walk does not depend on its types). */
-interface Node {
+export interface Node {
   readonly kind?: string;
   readonly type?: string;
   readonly message?: unknown;

@@ -12,7 +12,8 @@
 
 import { createRequire } from 'node:module';
 import { format } from 'node:util';
-import { type Instance, type InstanceListener, type Logger, listRefresher } from '@lossless/core';
+import type { Instance, InstanceListener, Logger } from '@lossless/core';
+import { listRefresher } from '@lossless/core/internal';
 import { NacosUnavailableError } from '../errors.js';
 import { byId, checkWeight, metadataOf, type NacosHost, toInstance, toNacosWeight, updateWeight } from '../instance.js';
 import type { ResolvedNacosOptions } from '../options.js';
