@@ -230,7 +230,7 @@ describe('gRPC transport with auth on', () => {
   let secured: RunningNacos;
   beforeAll(async () => {
     secured = await startNacos({ auth: { username: 'lossless', password: 'right-password' } });
-  }, 90_000);
+  }, 120_000);
   afterAll(async () => {
     await secured?.stop();
   });

@@ -172,7 +172,7 @@ describe.each(['grpc', 'http'] as const)('Nacos with auth on, over %s', (transpo
   let secured: RunningNacos;
   beforeAll(async () => {
     secured = await startNacos({ auth: { username: 'lossless', password: 'right-password' } });
-  }, 90_000);
+  }, 120_000);
   afterAll(async () => {
     await secured?.stop();
   });

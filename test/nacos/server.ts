@@ -122,9 +122,9 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
       ),
     );
     await Promise.race([waitHttp(addr, 20_000, () => output), exited]);
-    // rnacos creates its first user a moment after it answers, once its raft node leads (else it
-    // tries once more 10 s later): wait for a working login
-    if (options.auth) await Promise.race([waitLogin(addr, options.auth, 25_000), exited]);
+    // rnacos creates its first user 0.5 s after it starts if its raft node leads by then, else once
+    // more 10 s later, and never again: wait for a working login, and past 15 s start afresh
+    if (options.auth) await Promise.race([waitLogin(addr, options.auth, 15_000, () => output), exited]);
     child.removeAllListeners('exit');
   };
   const halt = async (): Promise<void> => {
@@ -139,16 +139,20 @@ async function startRnacos(binary: string, options: StartNacosOptions): Promise<
     await rm(join(dir, 'data'), { recursive: true, force: true });
     await rm(join(dir, 'db'), { recursive: true, force: true });
   };
-  try {
-    await launch();
-  } catch (first) {
-    // rnacos sometimes misses its first user (no raft leader in time): one fresh start
-    await halt();
-    await wipe();
-    await launch().catch((second: Error) => {
-      throw new Error(`${second.message} (after a first failure: ${(first as Error).message})`);
-    });
+  // rnacos sometimes misses its first user (no raft leader in time, on a busy machine): up to two
+  // fresh starts
+  const failures: string[] = [];
+  while (failures.length < 3) {
+    try {
+      await launch();
+      break;
+    } catch (error) {
+      failures.push((error as Error).message);
+      await halt();
+      await wipe();
+    }
   }
+  if (failures.length === 3) throw new Error(`rnacos did not start 3 times:\n${failures.join('\n---\n')}`);
   return {
     addr,
     grpcAddr: `127.0.0.1:${grpcPort}`,
@@ -183,17 +187,24 @@ export async function waitHttp(addr: string, timeoutMs: number, output: () => st
   }
 }
 
-async function waitLogin(addr: string, auth: { username: string; password: string }, timeoutMs: number): Promise<void> {
+async function waitLogin(
+  addr: string,
+  auth: { username: string; password: string },
+  timeoutMs: number,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await fetch(`http://${addr}/nacos/v1/auth/login`, {
       method: 'POST',
       body: new URLSearchParams(auth),
     }).catch(() => undefined);
-    await res?.text();
+    const body = (await res?.text()) ?? 'no answer';
     if (res?.status === 200) return;
     if (Date.now() > deadline)
-      throw new Error(`Nacos at ${addr} did not accept its admin login within ${timeoutMs} ms`);
+      throw new Error(
+        `Nacos at ${addr} did not accept its admin login within ${timeoutMs} ms (last answer ${res?.status}: ${body.slice(0, 200)}):\n${output()}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
