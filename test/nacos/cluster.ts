@@ -19,7 +19,7 @@ const JOIN_TIMEOUT_MS = 8000;
 /** Why a cluster cannot be started here (no rnacos built), else undefined. */
 export function clusterSkipReason(): string | undefined {
   return rnacosPath() === undefined
-    ? 'the cluster tests run rnacos nodes and rnacos is not built: run `node test/nacos/source.mjs --ensure` with NACOS_ADDR unset and no Docker engine, or `cargo install rnacos --version 0.8.8 --locked --root "$LOSSLESS_TOOLS_DIR/rnacos"`'
+    ? 'the cluster tests run rnacos nodes and rnacos is not built: run `node test/nacos/source.mjs --ensure` (it builds rnacos whenever cargo is there), or `cargo install rnacos --version 0.8.8 --locked --root "$LOSSLESS_TOOLS_DIR/rnacos"`'
     : undefined;
 }
 

@@ -29,10 +29,13 @@ afterEach(async () => {
 
 const fresh = () => `grpc-svc-${process.pid}-${++n}`;
 
-function registry(extra: Partial<ConstructorParameters<typeof NacosRegistry>[0]> = {}): NacosRegistry {
+function registry(
+  extra: Partial<ConstructorParameters<typeof NacosRegistry>[0]> = {},
+  server: RunningNacos = nacos,
+): NacosRegistry {
   const r = new NacosRegistry({
-    servers: nacos.addr,
-    grpcPort: grpcPortOf(nacos),
+    servers: server.addr,
+    grpcPort: grpcPortOf(server),
     transport: 'grpc',
     pollMs: NO_POLL,
     ...extra,
@@ -188,11 +191,20 @@ describe('gRPC transport', () => {
 });
 
 describe('gRPC transport when the server loses everything', () => {
+  // a server this test can restart empty: a local rnacos, whatever serves the other tests
+  let local: RunningNacos;
+  beforeAll(async () => {
+    local = nacos.source === 'rnacos' ? nacos : await startNacos({ controlled: true });
+  }, 120_000);
+  afterAll(async () => {
+    if (local !== nacos) await local?.stop();
+  });
+
   it('registers again within 10 s of a restart on an empty data folder; watch says unreachable, then present', async ({
     annotate,
   }) => {
     const service = fresh();
-    const provider = registry();
+    const provider = registry({}, local);
     const a = instance(service, 43010, { weight: 40 });
     await provider.register(a);
     await provider.setWeight(a, 60);
@@ -200,9 +212,9 @@ describe('gRPC transport when the server loses everything', () => {
     const stop = provider.watch?.(a, (s) => states.push({ at: Date.now(), kind: s.kind }));
     closers.push(async () => stop?.());
     const killedAt = Date.now();
-    await nacos.restart({ empty: true });
+    await local.restart({ empty: true });
     const backAt = Date.now();
-    const reader = registry();
+    const reader = registry({}, local);
     let held: Instance | undefined;
     await until(
       async () => {

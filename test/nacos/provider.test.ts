@@ -10,13 +10,17 @@ import { call, until } from '../support.js';
 import { grpcPortOf, type RunningNacos, startNacos } from './server.js';
 
 let nacos: RunningNacos;
+// for the tests that stop Nacos under a provider: a local rnacos, whatever serves the others
+let local: RunningNacos;
 let n = 0;
 const children: Running[] = [];
 
 beforeAll(async () => {
   nacos = await startNacos();
-}, 60_000);
+  local = nacos.source === 'rnacos' ? nacos : await startNacos({ controlled: true });
+}, 120_000);
 afterAll(async () => {
+  if (local !== nacos) await local?.stop();
   await nacos?.stop();
 });
 afterEach(() => {
@@ -37,10 +41,19 @@ describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (tr
   afterAll(async () => {
     await reader?.close();
   });
-  const url = () => `nacos://${nacos.addr}/?pollMs=200&transport=${transport}&grpcPort=${grpcPortOf(nacos)}`;
-  const ids = async (service: string) => (await reader.list(service)).map((i) => i.id);
-  async function example(service: string, extra: string[] = []): Promise<RunningExample> {
-    const launched = launchExample(['--registry', url(), '--service', service, '--quiet-window-ms', '500', ...extra]);
+  const url = (server = nacos) =>
+    `nacos://${server.addr}/?pollMs=200&transport=${transport}&grpcPort=${grpcPortOf(server)}`;
+  const ids = async (service: string, from = reader) => (await from.list(service)).map((i) => i.id);
+  async function example(service: string, extra: string[] = [], server = nacos): Promise<RunningExample> {
+    const launched = launchExample([
+      '--registry',
+      url(server),
+      '--service',
+      service,
+      '--quiet-window-ms',
+      '500',
+      ...extra,
+    ]);
     children.push(launched);
     return listening(launched);
   }
@@ -99,9 +112,9 @@ describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (tr
   it('with Nacos down at start-up: not ready, /readyz says why, ready once Nacos is back', async ({ annotate }) => {
     const service = fresh();
     let notReady = '';
-    await nacos.pause();
+    await local.pause();
     try {
-      const launched = launchExample(['--registry', url(), '--service', service]);
+      const launched = launchExample(['--registry', url(local), '--service', service]);
       children.push(launched);
       // the example logs "listening on" only once ready; find the admin port through its log
       await until(
@@ -115,18 +128,24 @@ describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (tr
       expect(during.reason).toMatch(/LOSSLESS_ERR_(NACOS_UNAVAILABLE|REGISTRY)/);
       notReady = `/readyz 503 in state ${during.state}: ${String(during.reason).slice(0, 80)}`;
     } finally {
-      await nacos.restart();
+      await local.restart();
     }
     const backAt = Date.now();
     const r = children.at(-1) as Running;
     const ready = await listening(r, 30_000);
     expect((await readyz(ready)).status).toBe(200);
     // this test's own reader lost its connection too (over gRPC): it reads once it has a new one
-    await until(
-      async () => (await ids(service).catch((): string[] => [])).includes(`127.0.0.1:${ready.port}`),
-      'the reader to list the instance',
-    );
-    expect(await ids(service)).toEqual([`127.0.0.1:${ready.port}`]);
+    const localReader =
+      local === nacos ? reader : new NacosRegistry({ servers: local.addr, grpcPort: grpcPortOf(local), transport });
+    try {
+      await until(
+        async () => (await ids(service, localReader).catch((): string[] => [])).includes(`127.0.0.1:${ready.port}`),
+        'the reader to list the instance',
+      );
+      expect(await ids(service, localReader)).toEqual([`127.0.0.1:${ready.port}`]);
+    } finally {
+      if (localReader !== reader) await localReader.close();
+    }
     await annotate(`${notReady}; ready ${Date.now() - backAt} ms after Nacos was back`, 'measured');
   });
 
@@ -134,11 +153,11 @@ describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (tr
     annotate,
   }) => {
     const service = fresh();
-    const r = await example(service);
+    const r = await example(service, [], local);
     const agent = new Agent({ keepAlive: true });
     const slow = call(r.port, '/work?ms=600', { agent });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await nacos.pause();
+    await local.pause();
     try {
       const sentAt = Date.now();
       r.child.kill('SIGTERM');
@@ -162,7 +181,7 @@ describe.each(['grpc', 'http'] as const)('express example on Nacos over %s', (tr
         'measured',
       );
     } finally {
-      await nacos.restart();
+      await local.restart();
       agent.destroy();
     }
   });

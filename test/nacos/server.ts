@@ -16,23 +16,38 @@ export interface RunningNacos {
   /** host:port of the gRPC API: the HTTP port + 1000, where Nacos clients look for it. */
   readonly grpcAddr: string;
   readonly source: 'env' | 'docker' | 'rnacos';
-  /** Stops the server (rnacos only) while keeping its port and data, so that restart() brings it back. */
+  /** Stops the server while keeping its port and data, so that restart() brings it back (`controlled` only). */
   readonly pause: () => Promise<void>;
   /**
-   * Starts it again on the same ports (rnacos only), stopping it first if it runs; with `empty`, on an
-   * empty data folder, as a server that lost its data.
+   * Starts it again on the same ports (`controlled` only), stopping it first if it runs; with `empty`, on
+   * an empty data folder, as a server that lost its data.
    */
   readonly restart: (options?: { readonly empty?: boolean }) => Promise<void>;
   readonly stop: () => Promise<void>;
 }
 
 export interface StartNacosOptions {
-  /** rnacos only: turn on OpenAPI auth with these admin credentials. */
+  /** Turn on OpenAPI auth with these admin credentials (a local rnacos: implies `controlled`). */
   readonly auth?: { readonly username: string; readonly password: string };
+  /**
+   * A server the test can pause, restart and empty: a local rnacos, whatever the source of the other
+   * tests. A container's mapped ports change when it starts again, so that a Docker Nacos cannot be
+   * restarted under its clients, and a running server (NACOS_ADDR) is not ours to stop.
+   */
+  readonly controlled?: boolean;
 }
 
 export async function startNacos(options: StartNacosOptions = {}): Promise<RunningNacos> {
-  const source = chooseNacosSource(await currentFacts());
+  const facts = await currentFacts();
+  if (options.controlled === true || options.auth !== undefined) {
+    if (facts.rnacos === undefined)
+      throw new Error(
+        'this test stops, restarts or secures its Nacos server, which needs a local rnacos: install Rust (cargo) and ' +
+          'run `node test/nacos/source.mjs --ensure` (pnpm test does it first)',
+      );
+    return startRnacos(facts.rnacos, options);
+  }
+  const source = chooseNacosSource(facts);
   switch (source.kind) {
     case 'env':
       return {
@@ -55,7 +70,7 @@ export async function startNacos(options: StartNacosOptions = {}): Promise<Runni
 }
 
 async function unsupported(): Promise<void> {
-  throw new Error('pausing is only supported for a local rnacos server');
+  throw new Error('pause() and restart() need a local rnacos: start it with startNacos({ controlled: true })');
 }
 
 async function startContainer(): Promise<RunningNacos> {

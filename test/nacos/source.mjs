@@ -3,8 +3,9 @@
 //   2. a Docker engine that answers: the official nacos/nacos-server v2 image through testcontainers;
 //   3. rnacos, a Rust re-implementation of the Nacos server, built once from crates.io into the tools
 //      folder (LOSSLESS_TOOLS_DIR, else .tools/ in the repository, which git ignores).
-// Shared by the test helper (server.ts) and `node test/nacos/source.mjs --ensure`, which `pnpm test`
-// runs first so that rnacos is built before any test needs it.
+// The tests that stop, restart or secure their server use a local rnacos whatever the source (see
+// `controlled` in server.ts). Shared by the test helper (server.ts) and `node test/nacos/source.mjs
+// --ensure`, which `pnpm test` runs first so that rnacos is built before any test needs it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -88,10 +89,19 @@ export function buildRnacos(env = process.env) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--ensure')) {
-  const source = chooseNacosSource(await currentFacts());
-  if (source.kind === 'build-rnacos') buildRnacos();
-  else if (source.kind === 'none') {
+  const facts = await currentFacts();
+  const source = chooseNacosSource(facts);
+  if (source.kind === 'none') {
     console.error(source.message);
     process.exit(1);
-  } else console.log(`Nacos tests will use: ${source.kind === 'env' ? `NACOS_ADDR=${source.addr}` : source.kind}`);
+  }
+  // the tests that stop, restart or secure their server use a local rnacos whatever the source: build
+  // it whenever cargo can, also when Docker or NACOS_ADDR serves the others
+  if (facts.rnacos === undefined && facts.cargoAvailable) buildRnacos();
+  else if (facts.rnacos === undefined)
+    console.warn(
+      'cargo not found: the Nacos tests that stop, restart or secure their server (they need a local rnacos) will fail',
+    );
+  if (source.kind !== 'build-rnacos')
+    console.log(`Nacos tests will use: ${source.kind === 'env' ? `NACOS_ADDR=${source.addr}` : source.kind}`);
 }
