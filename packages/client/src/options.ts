@@ -17,6 +17,7 @@ import {
 import {
   dictionary,
   doc,
+  environment,
   environmentOf,
   fn,
   group,
@@ -277,16 +278,7 @@ export const clientOptionsSchema = group(
       stderrLogger,
     ),
     clock: v.nullish(doc(clockSchema, 'Test hooks: clocks and the random source.', { type: 'object' }), {}),
-    env: v.nullish(
-      doc(
-        v.custom<Readonly<Record<string, string | undefined>>>(
-          (e) => typeof e === 'object' && e !== null,
-          'expected an object of strings',
-        ),
-        'Where `LOSSLESS_REGISTRY` is read from.',
-        { type: 'Readonly<Record<string, string | undefined>>', default: '`process.env`' },
-      ),
-    ),
+    env: environment('Where `LOSSLESS_REGISTRY` is read from.'),
   },
   'expected an object',
 );

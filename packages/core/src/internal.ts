@@ -20,6 +20,7 @@ export {
   dictionary,
   doc,
   duration,
+  environment,
   fn,
   group,
   HEADER_NAME,

@@ -19,6 +19,7 @@ import {
   dictionary,
   doc,
   duration,
+  environment,
   fn,
   group,
   HEADER_NAME,
@@ -403,16 +404,7 @@ export const providerOptionsSchema = group(
         { type: 'MetricsSource', default: 'none' },
       ),
     ),
-    env: v.nullish(
-      doc(
-        v.custom<Readonly<Record<string, string | undefined>>>(
-          (e) => typeof e === 'object' && e !== null,
-          'expected an object of strings',
-        ),
-        'Where the `LOSSLESS_*` variables are read from.',
-        { type: 'Readonly<Record<string, string | undefined>>', default: '`process.env`' },
-      ),
-    ),
+    env: environment('Where the `LOSSLESS_*` variables are read from.'),
   },
   'expected an object',
 );

@@ -140,3 +140,17 @@ export function logger() {
     'expected a pino-compatible logger (debug, info, warn, error)',
   );
 }
+
+/** The `env` option: where the `LOSSLESS_*` variables are read from (`process.env` when missing). */
+export function environment(description: string) {
+  return v.nullish(
+    doc(
+      v.custom<Readonly<Record<string, string | undefined>>>(
+        (e) => typeof e === 'object' && e !== null,
+        'expected an object of strings',
+      ),
+      description,
+      { type: 'Readonly<Record<string, string | undefined>>', default: '`process.env`' },
+    ),
+  );
+}
