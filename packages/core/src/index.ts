@@ -70,6 +70,7 @@ export { METADATA_KEYS } from './registry/types.js';
 export type { RegistryFactory, RegistryFromUrlOptions } from './registry/url.js';
 export { parseStaticAddresses, registryFromUrl } from './registry/url.js';
 export { instanceProblem } from './registry/validate.js';
+export type { InFlightLoad } from './server/transport.js';
 export type { ProcessFacts, StartupWarning } from './signals.js';
 export { startupWarnings } from './signals.js';
 export type { AnyRequest, AnyResponse, InFlightRequest, MarkerSpec } from './tracking/in-flight.js';

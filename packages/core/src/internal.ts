@@ -1,5 +1,6 @@
 // @lossless/core/internal: what the other lossless packages share with core and users need not
-// call: the options schema toolkit. No promise of stability is made for these names.
+// call: the options schema toolkit, and the transport seam through which a provider runs a server
+// of another kind (@lossless/grpc). No promise of stability is made for these names.
 
 export { closest, editDistance } from './schema/closest.js';
 export type { OptionMeta } from './schema/kinds.js';
@@ -29,3 +30,4 @@ export {
   schemaAt,
   sourceOf,
 } from './schema/parse.js';
+export type { InFlightLoad, Transport } from './server/transport.js';
