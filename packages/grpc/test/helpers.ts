@@ -193,3 +193,73 @@ export class MemoryRegistry implements Registry {
   }
   async close(): Promise<void> {}
 }
+
+/** A discovery registry the test sets the list of: pushes each change to subscribers. */
+export class PushRegistry implements Registry {
+  readonly kind = 'push';
+  readonly readsBack = false;
+  readonly supportsEnable = false;
+  instances: Instance[] = [];
+  lists = 0;
+  readonly #listeners = new Set<InstanceListener>();
+
+  set(instances: Instance[]): void {
+    this.instances = instances;
+    for (const listener of this.#listeners) listener(instances);
+  }
+  async list(): Promise<Instance[]> {
+    this.lists++;
+    return this.instances;
+  }
+  subscribe(_service: string, listener: InstanceListener): () => void {
+    this.#listeners.add(listener);
+    setImmediate(() => listener(this.instances));
+    return () => this.#listeners.delete(listener);
+  }
+  async register(): Promise<void> {}
+  async deregister(): Promise<void> {}
+  async setEnabled(): Promise<void> {}
+  async setWeight(): Promise<void> {}
+  async lookup(): Promise<Instance | undefined> {
+    return undefined;
+  }
+  async close(): Promise<void> {}
+}
+
+/** An instance of `service` at 127.0.0.1:port, registered at `registeredAt` (ms since the epoch). */
+/** A registration time an hour before the tests started: an instance warm long ago. */
+const WARM_SINCE = Date.now() - 3_600_000;
+
+export function instanceAt(port: number, registeredAt = WARM_SINCE, extra: Partial<Instance> = {}): Instance {
+  return {
+    service: 'echo',
+    id: `127.0.0.1:${port}`,
+    ip: '127.0.0.1',
+    port,
+    weight: 100,
+    enabled: true,
+    healthy: true,
+    metadata: { 'lossless.registered-at': String(registeredAt), 'lossless.warmup-ms': '60000' },
+    ...extra,
+  };
+}
+
+/** A plain grpc-js server of the echo service that counts the calls it got. */
+export async function plainServer(
+  implementation: grpc.UntypedServiceImplementation = echoImplementation(),
+): Promise<{ server: grpc.Server; port: number; calls: () => number }> {
+  let calls = 0;
+  const server = new grpc.Server({
+    interceptors: [
+      (_method, call) => {
+        calls++;
+        return call as grpc.ServerInterceptingCall;
+      },
+    ],
+  });
+  server.addService(echoService, implementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  return { server, port, calls: () => calls };
+}
