@@ -5,10 +5,12 @@
 //   node examples/rolling-restart/demo.mjs [--mode lossless|naive|close-only|fixed-sleep]
 //     [--client lossless|plain] [--registry URL] [--rate N] [--providers N] [--restarts N]
 //     [--steady S] [--seed N] [--quiet-window-ms MS] [--sleep-ms MS] [--grace-seconds S] [--json FILE]
-//     [--protocol http1|h2]
+//     [--protocol http1|h2|grpc]
 //
 // --protocol h2: the providers are node:http2 secure servers (provider-h2.mjs, a self-signed
 // certificate made for the run) and both clients call them over TLS, where undici negotiates HTTP/2.
+// --protocol grpc: the providers are @grpc/grpc-js servers (provider-grpc.mjs, modes lossless, naive,
+// try-shutdown, force-shutdown) and the consumer calls them with grpc-js (consumer-grpc.mjs).
 //
 // Bounded: the load stops by itself; every child process is killed on success, failure and Ctrl-C.
 // Everything listens on 127.0.0.1.
@@ -19,13 +21,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { GRPC_MODES } from './grpc-service.mjs';
 import { tlsFiles } from './tls-files.mjs';
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const MODES = ['lossless', 'naive', 'close-only', 'fixed-sleep'];
 const WARMUP_MS = 1000;
 const CLIENTS = ['lossless', 'plain'];
-const PROTOCOLS = ['http1', 'h2'];
+const PROTOCOLS = ['http1', 'h2', 'grpc'];
 
 const { values: args } = parseArgs({
   options: {
@@ -50,7 +53,8 @@ if (args.help) {
   console.log(
     'Usage: demo.mjs [--mode lossless|naive|close-only|fixed-sleep] [--client lossless|plain] [--registry URL]\n' +
       '  [--rate N] [--providers N] [--restarts N] [--steady S] [--seed N] [--quiet-window-ms MS] [--sleep-ms MS]\n' +
-      '  [--grace-seconds S] [--json FILE] [--protocol http1|h2] [--quiet]',
+      '  [--grace-seconds S] [--json FILE] [--protocol http1|h2|grpc] [--quiet]\n' +
+      `  (--protocol grpc: --mode ${GRPC_MODES.join('|')})`,
   );
   process.exit(0);
 }
@@ -58,9 +62,10 @@ const fail = (message) => {
   console.error(`demo: ${message}`);
   process.exit(2);
 };
-if (!MODES.includes(args.mode)) fail(`--mode must be one of ${MODES.join(', ')}`);
-if (!CLIENTS.includes(args.client)) fail(`--client must be one of ${CLIENTS.join(', ')}`);
 if (!PROTOCOLS.includes(args.protocol)) fail(`--protocol must be one of ${PROTOCOLS.join(', ')}`);
+const modes = args.protocol === 'grpc' ? GRPC_MODES : MODES;
+if (!modes.includes(args.mode)) fail(`--mode must be one of ${modes.join(', ')}`);
+if (!CLIENTS.includes(args.client)) fail(`--client must be one of ${CLIENTS.join(', ')}`);
 const int = (name, min, max) => {
   const v = Number(args[name]);
   if (!Number.isInteger(v) || v < min || v > max) fail(`--${name} must be an integer in ${min}..${max}`);
@@ -102,7 +107,9 @@ function startProvider() {
   const child = spawn(
     process.execPath,
     [
-      here(tls === undefined ? './provider.mjs' : './provider-h2.mjs'),
+      here(
+        args.protocol === 'grpc' ? './provider-grpc.mjs' : tls === undefined ? './provider.mjs' : './provider-h2.mjs',
+      ),
       ...(tls === undefined ? [] : ['--tls-dir', tls.dir]),
       '--mode',
       args.mode,
@@ -159,7 +166,7 @@ function startProvider() {
 let progress = { sent: 0, counts: {} };
 function startConsumer() {
   const consumer = fork(
-    here('./consumer.mjs'),
+    here(args.protocol === 'grpc' ? './consumer-grpc.mjs' : './consumer.mjs'),
     [
       '--client',
       args.client,

@@ -1,0 +1,144 @@
+// One gRPC provider process of the rolling-restart demo (`--protocol grpc`): a @grpc/grpc-js server
+// of demo.Work (grpc-service.mjs) in the demo's gRPC shutdown modes:
+//   lossless        @lossless/grpc: delayed registration, health service, calls counted, marker in
+//                   the answers' metadata, out of the registry first, then GOAWAY, adaptive drain,
+//                   tryShutdown bounded by the drain, then forceShutdown
+//   naive           registers at once; exits on SIGTERM (Node's default)
+//   try-shutdown    registers at once; on SIGTERM grpc-js' tryShutdown(), exit once it calls back
+//   force-shutdown  registers at once; on SIGTERM grpc-js' forceShutdown(), exit
+// As the other provider scripts do: calls are counted by a server interceptor in every mode
+// (measurement only) and JSON events go to stdout (ready, sigterm, exit).
+//
+//   node provider-grpc.mjs --registry URL [--mode M] [--service S] [--name N] [--quiet-window-ms MS]
+
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { CHANNELS, registryFromUrl } from '@lossless/core';
+import { lossless } from '@lossless/grpc';
+import { createNacosRegistry } from '@lossless/nacos';
+import { GRPC_MODES, workService } from './grpc-service.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'lossless' },
+    registry: { type: 'string' },
+    service: { type: 'string', default: 'demo-service' },
+    name: { type: 'string', default: 'p' },
+    'quiet-window-ms': { type: 'string', default: '1000' },
+    'sleep-ms': { type: 'string', default: '3000' },
+  },
+});
+if (!GRPC_MODES.includes(args.mode)) throw new Error(`--mode must be one of ${GRPC_MODES.join(', ')}`);
+const schemes = { nacos: createNacosRegistry };
+const emit = (event, fields = {}) =>
+  console.log(JSON.stringify({ event, name: args.name, pid: process.pid, protocol: 'grpc', ...fields }));
+
+// measurement, identical in every mode: calls from their arrival to their status
+const inFlight = new Map();
+let total = 0;
+let lastArrivalAt = 0;
+let lastDoneAt = 0;
+const measure = (_method, call) => {
+  const entry = { at: Date.now(), ms: 0 };
+  total++;
+  lastArrivalAt = entry.at;
+  inFlight.set(entry, entry);
+  const done = () => {
+    if (inFlight.delete(entry)) lastDoneAt = Date.now();
+  };
+  return new grpc.ServerInterceptingCall(call, {
+    start: (next) => next({ onCancel: done }),
+    sendStatus: (status, next) => {
+      next(status);
+      done();
+    },
+  });
+};
+
+const server = new grpc.Server({ interceptors: [measure] });
+server.addService(workService, {
+  do: (call, callback) => {
+    const ms = Math.min(Number(call.request.ms ?? 1), 10_000);
+    const answer = () => callback(null, { name: args.name, workedMs: ms });
+    if (ms <= 0) answer();
+    else setTimeout(answer, ms);
+  },
+});
+
+let sigtermAt;
+let arrivedBefore = 0;
+let registryLeftAt;
+diagnosticsChannel.subscribe(CHANNELS.registry, ({ operation, ok }) => {
+  if (operation !== 'register' && ok) registryLeftAt = Date.now();
+});
+const onSigtermMeasure = () => {
+  sigtermAt = Date.now();
+  arrivedBefore = total;
+  let oldest = sigtermAt;
+  for (const entry of inFlight.values()) oldest = Math.min(oldest, entry.at);
+  emit('sigterm', { inFlight: inFlight.size, longestInFlightMs: sigtermAt - oldest, longestRemainingMs: 0 });
+};
+const reportExit = () => {
+  const now = Date.now();
+  const quiet = Number(args['quiet-window-ms']);
+  const conditionAt = Math.max(lastDoneAt, Math.max(lastArrivalAt, registryLeftAt ?? sigtermAt) + quiet);
+  emit('exit', {
+    arrivedAfterSigterm: total - arrivedBefore,
+    drainMs: now - sigtermAt,
+    lastArrivalAfterSigtermMs: Math.max(0, lastArrivalAt - sigtermAt),
+    exitDelayMs: args.mode === 'lossless' ? now - conditionAt : null,
+  });
+};
+
+if (args.mode === 'lossless') {
+  const provider = lossless(server, {
+    service: args.service,
+    registry: args.registry,
+    registrySchemes: schemes,
+    admin: { port: 0 },
+    drain: { quietWindowMs: Number(args['quiet-window-ms']) },
+    exit: (code) => {
+      reportExit();
+      process.exit(code);
+    },
+  });
+  process.prependListener('SIGTERM', onSigtermMeasure);
+  const port = await provider.listen('127.0.0.1:0');
+  emit('ready', { port, adminPort: provider.adminAddress?.port });
+} else {
+  const registry = registryFromUrl(args.registry, { schemes });
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const instance = {
+    service: args.service,
+    id: `127.0.0.1:${port}`,
+    ip: '127.0.0.1',
+    port,
+    weight: 100,
+    enabled: true,
+    healthy: true,
+    metadata: { 'lossless.registered-at': String(Date.now()) },
+  };
+  await registry.register(instance);
+  emit('ready', { port });
+  process.on('SIGTERM', () => {
+    onSigtermMeasure();
+    if (args.mode === 'naive') {
+      reportExit();
+      process.exit(0);
+    }
+    if (args.mode === 'force-shutdown') {
+      server.forceShutdown();
+      reportExit();
+      // the resets go out first
+      setImmediate(() => process.exit(0));
+      return;
+    }
+    server.tryShutdown(() => {
+      reportExit();
+      process.exit(0);
+    });
+  });
+}
