@@ -13,7 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   Metadata,
-  ServerInterceptingCall,
+  type ServerInterceptingCall,
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
   status,
@@ -25,21 +25,103 @@ import type { InFlightLoad } from '@lossless/core/internal';
 const HEALTH_SERVICE = '/grpc.health.v1.Health/';
 const HEALTH_WATCH = `${HEALTH_SERVICE}Watch`;
 
-interface Call {
+type Next = ServerInterceptingCallInterface;
+/** What grpc-js gives the layer above a call: its handler, or the server's own interceptors. */
+type Listener = Parameters<Next['start']>[0];
+
+/** The key under which a request's metadata object carries its call (how stream() finds it). */
+const kCall = Symbol('lossless.call');
+
+/**
+ * One call, followed from its start to its status: the intercepting call grpc-js sees for this layer
+ * (it implements ServerInterceptingCallInterface, which grpc-js takes from an interceptor) and the
+ * listener the layer below calls. One object per call, no closures: this sits on every call's path.
+ */
+class Call implements ServerInterceptingCallInterface {
   readonly path: string;
   /** Monotonic ms of its arrival. */
   readonly at: number;
   /** The call below this interceptor: where a cut or a goodbye is sent. */
-  readonly next: ServerInterceptingCallInterface;
-  /** Its initial metadata went out (the marker can then only go in the trailers). */
-  headersSent: boolean;
+  readonly next: Next;
+  readonly tracker: CallTracker;
+  #listener: Listener | undefined;
+  #headersSent = false;
   /** Status handed to grpc-js, or cancelled. */
-  ended: boolean;
-  marked: boolean;
+  ended = false;
+  marked = false;
   /** A long-lived stream: its goodbye. */
   end: ((target: never) => unknown) | undefined;
   /** What the goodbye is given (the handler's call object). */
   target: unknown;
+
+  constructor(tracker: CallTracker, path: string, at: number, next: Next) {
+    this.tracker = tracker;
+    this.path = path;
+    this.at = at;
+    this.next = next;
+  }
+
+  // the layer above
+  start(listener: Listener): void {
+    this.#listener = listener;
+    this.next.start(this);
+  }
+  sendMetadata(metadata: Metadata): void {
+    this.#headersSent = true;
+    this.tracker.mark(this, metadata);
+    this.next.sendMetadata(metadata);
+  }
+  sendMessage(message: unknown, callback: () => void): void {
+    // grpc-js sends the headers itself before a first message (without this layer seeing them)
+    if (!this.#headersSent && this.tracker.marking) this.sendMetadata(new Metadata());
+    this.next.sendMessage(message, callback);
+  }
+  sendStatus(sent: Parameters<Next['sendStatus']>[0]): void {
+    if (this.tracker.marking) {
+      const trailers = sent.metadata ?? new Metadata();
+      this.tracker.mark(this, trailers);
+      this.next.sendStatus({ ...sent, metadata: trailers });
+    } else this.next.sendStatus(sent);
+    this.tracker.ended(this);
+  }
+  startRead(): void {
+    this.next.startRead();
+  }
+  getPeer(): string {
+    return this.next.getPeer();
+  }
+  getDeadline(): ReturnType<Next['getDeadline']> {
+    return this.next.getDeadline();
+  }
+  getHost(): string {
+    return this.next.getHost();
+  }
+  getAuthContext(): ReturnType<Next['getAuthContext']> {
+    return this.next.getAuthContext();
+  }
+  getConnectionInfo(): ReturnType<Next['getConnectionInfo']> {
+    return this.next.getConnectionInfo();
+  }
+  getMetricsRecorder(): ReturnType<Next['getMetricsRecorder']> {
+    return this.next.getMetricsRecorder();
+  }
+
+  // the layer below
+  onReceiveMetadata(metadata: Metadata): void {
+    (metadata as unknown as Record<symbol, Call>)[kCall] = this;
+    this.#listener?.onReceiveMetadata(metadata);
+  }
+  onReceiveMessage(message: unknown): void {
+    this.#listener?.onReceiveMessage(message);
+  }
+  onReceiveHalfClose(): void {
+    this.#listener?.onReceiveHalfClose();
+  }
+  onCancel(): void {
+    this.tracker.ended(this);
+    this.tracker.cancelled(this);
+    this.#listener?.onCancel();
+  }
 }
 
 export class CallTracker implements InFlightLoad {
@@ -61,8 +143,6 @@ export class CallTracker implements InFlightLoad {
   /** Cut calls whose status is not written yet. */
   readonly #cutting = new Set<Call>();
   #cutDone: (() => void) | undefined;
-  /** The call of each request's metadata object: how stream() finds the call of a handler's call object. */
-  readonly #byMetadata = new WeakMap<Metadata, Call>();
   #marker: MarkerSpec | undefined;
 
   constructor(now: () => number = performance.now.bind(performance)) {
@@ -86,12 +166,12 @@ export class CallTracker implements InFlightLoad {
     const path = method.path;
     if (path.startsWith(HEALTH_SERVICE)) {
       if (path !== HEALTH_WATCH) return next as ServerInterceptingCall;
-      const watch = this.#call(path, next);
+      const watch = new Call(this, path, this.#now(), next);
       watch.end = () => next.sendStatus({ code: status.OK, details: 'going away' });
       this.#watches.add(watch);
-      return this.#intercept(watch, next);
+      return watch as unknown as ServerInterceptingCall;
     }
-    const call = this.#call(path, next);
+    const call = new Call(this, path, this.#now(), next);
     this.lastArrival = call.at;
     this.total++;
     this.#active.add(call);
@@ -99,7 +179,8 @@ export class CallTracker implements InFlightLoad {
       this.arrivedWhileMarking++;
       this.onLateArrival?.();
     }
-    return this.#intercept(call, next);
+    // grpc-js takes any ServerInterceptingCallInterface from an interceptor (it only calls its methods)
+    return call as unknown as ServerInterceptingCall;
   };
 
   /**
@@ -107,8 +188,8 @@ export class CallTracker implements InFlightLoad {
    * is called once the drain's wait is over. False when `target` is not a call this tracker follows.
    */
   stream<T extends { readonly metadata: Metadata }>(target: T, end: (target: T) => unknown): boolean {
-    const call = this.#byMetadata.get(target.metadata);
-    if (call === undefined) return false;
+    const call = (target.metadata as unknown as Record<symbol, Call | undefined> | undefined)?.[kCall];
+    if (!(call instanceof Call) || call.tracker !== this) return false;
     if (call.ended) return true;
     call.end = end as (target: never) => unknown;
     call.target = target;
@@ -162,62 +243,23 @@ export class CallTracker implements InFlightLoad {
     return oldest === Number.POSITIVE_INFINITY ? 0 : this.#now() - oldest;
   }
 
-  #call(path: string, next: ServerInterceptingCallInterface): Call {
-    return {
-      path,
-      at: this.#now(),
-      next,
-      headersSent: false,
-      ended: false,
-      marked: false,
-      end: undefined,
-      target: undefined,
-    };
+  /** Sets the marker on an answer's metadata while marking (calls.ts' Call). */
+  mark(call: Call, metadata: Metadata): void {
+    const marker = this.#marker;
+    if (marker === undefined) return;
+    metadata.set(marker.header, marker.value);
+    if (!call.marked) {
+      call.marked = true;
+      this.marked++;
+    }
   }
 
-  #intercept(call: Call, next: ServerInterceptingCallInterface): ServerInterceptingCall {
-    return new ServerInterceptingCall(next, {
-      start: (startNext) =>
-        startNext({
-          onReceiveMetadata: (metadata, metadataNext) => {
-            this.#byMetadata.set(metadata, call);
-            metadataNext(metadata);
-          },
-          onCancel: () => {
-            this.#ended(call);
-            // grpc-js reports the end once the status went out (or the stream closed)
-            if (this.#cutting.delete(call) && this.#cutting.size === 0) this.#cutDone?.();
-          },
-        }),
-      sendMetadata: (metadata, metadataNext) => {
-        call.headersSent = true;
-        const marker = this.#marker;
-        if (marker !== undefined) {
-          metadata.set(marker.header, marker.value);
-          if (!call.marked) {
-            call.marked = true;
-            this.marked++;
-          }
-        }
-        metadataNext(metadata);
-      },
-      sendStatus: (sent, statusNext) => {
-        const marker = this.#marker;
-        if (marker !== undefined) {
-          const trailers = sent.metadata ?? new Metadata();
-          trailers.set(marker.header, marker.value);
-          if (!call.marked) {
-            call.marked = true;
-            this.marked++;
-          }
-          statusNext({ ...sent, metadata: trailers });
-        } else statusNext(sent);
-        this.#ended(call);
-      },
-    });
+  /** grpc-js reports the end once the status went out (or the stream closed). */
+  cancelled(call: Call): void {
+    if (this.#cutting.delete(call) && this.#cutting.size === 0) this.#cutDone?.();
   }
 
-  #ended(call: Call): void {
+  ended(call: Call): void {
     if (call.ended) return;
     call.ended = true;
     if (this.#active.delete(call)) {
@@ -248,6 +290,6 @@ export class CallTracker implements InFlightLoad {
     if (call.ended) return;
     this.#cutting.add(call);
     call.next.sendStatus({ code: status.UNAVAILABLE, details: 'cut at the end of the drain' });
-    this.#ended(call);
+    this.ended(call);
   }
 }
