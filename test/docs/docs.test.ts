@@ -14,6 +14,7 @@ import { canTransition, LIFECYCLE_STATES } from '../../packages/core/src/lifecyc
 import { providerOptionsSchema, resolveProviderOptions } from '../../packages/core/src/options.js';
 import { METADATA_KEYS } from '../../packages/core/src/registry/types.js';
 import { inspect, schemaAt } from '../../packages/core/src/schema/parse.js';
+import { grpcClientOptionsSchema } from '../../packages/grpc/src/client/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -245,8 +246,8 @@ describe('the generated option tables', () => {
 
   it('are what `pnpm docs:options` generates from the schemas (run it after changing an option)', async () => {
     const { generate } = await load();
-    const docs = generate({ providerOptionsSchema, clientOptionsSchema }, inspect);
-    expect([...docs.keys()]).toEqual(['docs/options.md', 'docs/client.md']);
+    const docs = generate({ providerOptionsSchema, clientOptionsSchema, grpcClientOptionsSchema }, inspect);
+    expect([...docs.keys()]).toEqual(['docs/options.md', 'docs/client.md', 'docs/grpc.md']);
     for (const [doc, expected] of docs) expect(read(doc), doc).toBe(expected);
   });
 
@@ -255,6 +256,7 @@ describe('the generated option tables', () => {
     const changed = {
       providerOptionsSchema: v.strictObject({ only: v.optional(v.pipe(v.number(), v.description('x')), 1) }),
       clientOptionsSchema,
+      grpcClientOptionsSchema,
     };
     expect(generate(changed, inspect).get('docs/options.md')).not.toBe(read('docs/options.md'));
   });
@@ -288,8 +290,10 @@ describe('docs/options.md', () => {
     const extra = [
       ...ownOptionProperties('packages/express/src/index.ts'),
       ...ownOptionProperties('packages/fastify/src/index.ts'),
+      ...ownOptionProperties('packages/grpc/src/provider.ts'),
     ];
     expect(extra).toContain('mountAdmin');
+    expect(extra).toContain('health');
     const all = keys(optionRows);
     expect(extra.filter((path) => !all.includes(path))).toEqual([]);
   });

@@ -1,4 +1,4 @@
-// The option tables of docs/options.md and docs/client.md, generated from the options schemas: each
+// The option tables of docs/options.md, docs/client.md and docs/grpc.md, generated from the options schemas: each
 // row is an option's path, type, default, environment variable, and what it does (its schema's
 // description, then what it accepts, in the words of its errors). The tables sit between marker
 // comments; the prose around them is written by hand. test/docs/docs.test.ts fails when a committed
@@ -16,6 +16,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TABLES = [
   { doc: 'docs/options.md', name: 'provider', schema: 'providerOptionsSchema', sections: true },
   { doc: 'docs/client.md', name: 'client', schema: 'clientOptionsSchema', sections: false },
+  { doc: 'docs/grpc.md', name: 'grpc-client', schema: 'grpcClientOptionsSchema', sections: false },
 ];
 
 const begin = (name) =>
@@ -142,7 +143,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { inspect } = await import('../../packages/core/dist/schema/parse.js');
   const { providerOptionsSchema } = await import('../../packages/core/dist/options.js');
   const { clientOptionsSchema } = await import('../../packages/client/dist/options.js');
-  for (const [doc, markdown] of generate({ providerOptionsSchema, clientOptionsSchema }, inspect)) {
+  const { grpcClientOptionsSchema } = await import('../../packages/grpc/dist/client/options.js');
+  for (const [doc, markdown] of generate(
+    { providerOptionsSchema, clientOptionsSchema, grpcClientOptionsSchema },
+    inspect,
+  )) {
     const path = `${ROOT}${doc}`;
     if (readFileSync(path, 'utf8') === markdown) console.log(`${doc}: up to date`);
     else {
