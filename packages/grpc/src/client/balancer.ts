@@ -27,6 +27,8 @@ import { type Endpoint, effectiveWeights, pickWeightedP2C } from '@lossless/clie
 import { addressOf, type Discovery } from './discovery.js';
 import { DISCOVERY_OPTION, POLICY, SERVICE_ATTRIBUTE } from './resolver.js';
 
+type State = ConnectivityState;
+
 /** Trailing metadata key of an UNAVAILABLE status that no byte of the call caused. */
 export const UNSENT_KEY = 'lossless-unsent';
 /** An instance whose connection ended reconnects after this when no registry list came meanwhile, in ms. */
@@ -51,7 +53,7 @@ interface Child {
   readonly leaf: experimental.LeafLoadBalancer;
   /** The table's view of the instance (warm-up facts, calls in flight). */
   endpoint: Endpoint;
-  state: import('@grpc/grpc-js').connectivityState;
+  state: State;
   picker: experimental.Picker;
   /** Its connection ended: not connected again until the registry is read. */
   parked: boolean;
@@ -173,12 +175,7 @@ export class LosslessBalancer implements experimental.LoadBalancer {
     child.leaf.destroy();
   }
 
-  #childState(
-    child: Child,
-    state: import('@grpc/grpc-js').connectivityState,
-    picker: experimental.Picker,
-    error: string | null,
-  ): void {
+  #childState(child: Child, state: State, picker: experimental.Picker, error: string | null): void {
     if (!this.#children.has(child.address)) return;
     const previous = child.state;
     child.state = state;
