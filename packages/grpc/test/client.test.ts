@@ -147,6 +147,29 @@ describe('ejection', () => {
     }, 'the new registration to be called');
   });
 
+  it('keeps calling instances that all answer with the marker: every instance going away at once', async () => {
+    const markedImplementation = {
+      ...echoImplementation(),
+      sleep: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+        const trailers = new grpc.Metadata();
+        trailers.set('x-lossless-offline', 'draining');
+        callback(null, { ok: true }, trailers);
+      },
+    };
+    const a = await plainServer(markedImplementation);
+    const b = await plainServer(markedImplementation);
+    cleanup.push(
+      () => a.server.forceShutdown(),
+      () => b.server.forceShutdown(),
+    );
+    const registry = new PushRegistry();
+    registry.set([instanceAt(a.port), instanceAt(b.port)]);
+    const { client } = discover(registry);
+    // both get ejected; the table then offers them as the last resort, and calls still go through
+    for (let i = 0; i < 30; i++) expect((await sleepCall(client)).code).toBe(grpc.status.OK);
+    expect(a.calls() + b.calls()).toBe(30);
+  });
+
   it('stops calling an instance whose connection got GOAWAY, and reconnects only if the registry still lists it', async () => {
     const [a, b] = await servers(2);
     const registry = new PushRegistry();

@@ -112,6 +112,9 @@ export class LosslessBalancer implements experimental.LoadBalancer {
       const child = this.#children.get(address);
       if (child !== undefined) {
         child.endpoint = endpoint;
+        // listed after an ejection: a new registration at the same address, or the last resort of a
+        // service whose instances are all going away (the table leaves the ejected one out otherwise)
+        child.ejected = false;
         // still listed after its connection ended: a connection lost, not an instance gone
         if (child.parked) this.#unpark(child);
         continue;
@@ -204,10 +207,13 @@ export class LosslessBalancer implements experimental.LoadBalancer {
 
   /** A call's trailers carried the marker: out of the picks now, out of the table until it registers again. */
   #eject(child: Child): void {
-    if (child.ejected) return;
+    const discovery = this.#discovery;
+    // an instance called as a last resort (every instance is going away) stays: it is all there is
+    if (child.ejected || discovery === undefined) return;
+    if (!discovery.service(this.#service).endpoints.includes(child.endpoint)) return;
     child.ejected = true;
     const { key, origin } = child.endpoint;
-    this.#discovery?.table.eject(this.#service, key, origin, 'marker');
+    discovery.table.eject(this.#service, key, origin, 'marker');
     this.#update();
   }
 
