@@ -119,7 +119,6 @@ class Call implements ServerInterceptingCallInterface {
   }
   onCancel(): void {
     this.tracker.ended(this);
-    this.tracker.cancelled(this);
     this.#listener?.onCancel();
   }
 }
@@ -140,9 +139,8 @@ export class CallTracker implements InFlightLoad {
   readonly #streams = new Set<Call>();
   /** Health Watch streams. */
   readonly #watches = new Set<Call>();
-  /** Cut calls whose status is not written yet. */
-  readonly #cutting = new Set<Call>();
-  #cutDone: (() => void) | undefined;
+  /** Calls cut by abortAll(), so far. */
+  cut = 0;
   #marker: MarkerSpec | undefined;
 
   constructor(now: () => number = performance.now.bind(performance)) {
@@ -217,19 +215,6 @@ export class CallTracker implements InFlightLoad {
     for (const call of [...this.#active, ...this.#streams, ...this.#watches]) this.#cut(call);
   }
 
-  /** Resolves once the statuses of the calls cut by abortAll() went out, or after `timeoutMs`. */
-  cutWritten(timeoutMs: number): Promise<void> {
-    if (this.#cutting.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#cutDone = done;
-    });
-  }
-
   snapshot(): InFlightRequest[] {
     const now = this.#now();
     return [...this.#active]
@@ -252,11 +237,6 @@ export class CallTracker implements InFlightLoad {
       call.marked = true;
       this.marked++;
     }
-  }
-
-  /** grpc-js reports the end once the status went out (or the stream closed). */
-  cancelled(call: Call): void {
-    if (this.#cutting.delete(call) && this.#cutting.size === 0) this.#cutDone?.();
   }
 
   ended(call: Call): void {
@@ -288,7 +268,7 @@ export class CallTracker implements InFlightLoad {
   /** Ends a call with UNAVAILABLE: the caller sees an error (it may have been processed: never retried blindly). */
   #cut(call: Call): void {
     if (call.ended) return;
-    this.#cutting.add(call);
+    this.cut++;
     call.next.sendStatus({ code: status.UNAVAILABLE, details: 'cut at the end of the drain' });
     this.ended(call);
   }

@@ -23,7 +23,7 @@ import type { CallTracker } from './calls.js';
 type BindAsync = Server['bindAsync'];
 
 /** How long the statuses of cut calls may take to go out before every session is destroyed, in ms. */
-const CUT_WRITE_MS = 100;
+const CUT_WRITE_MS = 200;
 
 /** A port bound through the transport: what drain() needs, and what is registered. */
 interface Bound {
@@ -43,6 +43,8 @@ export class GrpcTransport implements Transport {
   #resolve!: (address: AddressInfo) => void;
   #reject!: (error: Error) => void;
   #goaway = false;
+  #closed: Promise<void> | undefined;
+  #destroyed = false;
   /** A call arrived since the last GOAWAY: its session may be one opened during the drain. */
   #late = false;
   #again: NodeJS.Immediate | undefined;
@@ -106,14 +108,28 @@ export class GrpcTransport implements Transport {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+    this.#closed ??= new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+    return this.#closed;
   }
 
   destroy(): void {
-    // the calls just cut get their UNAVAILABLE status out first (a session destroyed before would turn
-    // it into CANCELLED at the caller): grpc-js reports a status written once it queued the trailers,
-    // which go on the wire on the next turn of the event loop; CUT_WRITE_MS at most
-    void this.inFlight.cutWritten(CUT_WRITE_MS).then(() => setImmediate(() => this.server.forceShutdown()));
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    // calls just cut get their UNAVAILABLE status out first: the graceful close ends each session
+    // once its streams ended, trailers written; destroying a session sooner would turn the status
+    // into CANCELLED at the caller. CUT_WRITE_MS at most; at once when nothing was cut
+    if (this.inFlight.cut === 0) {
+      this.server.forceShutdown();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CUT_WRITE_MS);
+    });
+    void Promise.race([this.close(), waited]).then(() => {
+      clearTimeout(timer);
+      this.server.forceShutdown();
+    });
   }
 
   detach(): void {
