@@ -1,5 +1,4 @@
-// The consumer process of the rolling-restart demo: open-loop load at a fixed arrival rate, latency
-// measured from each request's intended send time (so a stall is not hidden), through either
+// The consumer process of the rolling-restart demo: the open-loop load of load.mjs, through either
 //   lossless  @lossless/client (marker ejection, safe retries, breakers, warm-up weights), or
 //   plain     undici Pools in round robin over the registry's instances: what most callers do.
 // With --race-ms D (plain only), the plain client takes new instances from the registry but drops an
@@ -17,6 +16,7 @@ import { registryFromUrl } from '@lossless/core';
 import { createNacosRegistry } from '@lossless/nacos';
 import { Pool } from 'undici';
 import { flags } from './flags.mjs';
+import { runLoad } from './load.mjs';
 
 const args = flags(
   {
@@ -39,22 +39,6 @@ const schemes = { nacos: createNacosRegistry };
 const rate = Number(args.rate);
 const timeoutMs = Number(args['timeout-ms']);
 const raceMs = args['race-ms'] === undefined ? undefined : Number(args['race-ms']);
-
-// mulberry32: the same request mix for the same seed
-let state = Number(args.seed) >>> 0;
-const random = () => {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-/** About 95 % fast (~1 ms), 5 % ~200 ms, 0.1 % ~2 s; 20 % POST. */
-function nextRequest() {
-  const r = random();
-  const ms = r < 0.001 ? 2000 : r < 0.051 ? 200 : 1;
-  return { ms, method: random() < 0.2 ? 'POST' : 'GET' };
-}
 
 function makeClient() {
   if (args.client === 'lossless') {
@@ -153,118 +137,12 @@ function classify(error) {
   return 'other';
 }
 
-const client = makeClient();
-const started = Date.now();
-const t0 = performance.now();
-/** A typed array that grows: a soak sends millions of requests, kept compact and cheap to send over IPC. */
-class Column {
-  constructor(Type, empty = 0) {
-    this.empty = empty;
-    this.values = new Type(1 << 16).fill(empty);
-  }
-  set(index, value) {
-    if (index >= this.values.length) {
-      const grown = new this.values.constructor(Math.max(this.values.length * 2, index + 1)).fill(this.empty);
-      grown.set(this.values);
-      this.values = grown;
-    }
-    this.values[index] = value;
-  }
-  slice(length) {
-    return this.values.slice(0, length);
-  }
-}
-// per request: intended time (ms since start), latency (ms), outcome (an index into OUTCOMES;
-// UNFINISHED while the request is under way)
-const OUTCOMES = ['ok', 'refused', 'reset', 'status5xx', 'timeout', 'other'];
-const UNFINISHED = 255;
-const intended = new Column(Float64Array);
-const latency = new Column(Float64Array);
-const outcome = new Column(Uint8Array, UNFINISHED);
-const counts = { ok: 0, refused: 0, reset: 0, status5xx: 0, timeout: 0, other: 0 };
-const examples = new Map(); // failure message -> count
-let sent = 0;
-let stopping = false;
-let pending = 0;
-
-function fire(i, at) {
-  const request = nextRequest();
-  sent++;
-  pending++;
-  intended.set(i, at);
-  client
-    .send(request)
-    .then(
-      (status) => (status >= 500 ? 'status5xx' : 'ok'),
-      (error) => {
-        const kind = classify(error);
-        const text = `${kind}: ${error?.code ?? ''} ${String(error?.message ?? error)
-          .replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'IP:PORT')
-          .replace(/"demo-\d+"/, '"demo"')}`;
-        if (examples.size < 20 || examples.has(text)) examples.set(text, (examples.get(text) ?? 0) + 1);
-        return kind;
-      },
-    )
-    .then((kind) => {
-      latency.set(i, performance.now() - t0 - at);
-      outcome.set(i, OUTCOMES.indexOf(kind));
-      counts[kind]++;
-      pending--;
-    });
-}
-
-// open loop: every tick, send all requests whose intended time has come
-const interval = 1000 / rate;
-let i = 0;
-const tick = setInterval(() => {
-  const now = performance.now() - t0;
-  while (!stopping && i * interval <= now) {
-    fire(i, i * interval);
-    i++;
-  }
-}, 1);
-const report = (message, done) => {
-  if (process.connected) process.send?.(message, done);
-  else done?.();
-};
-const progress = setInterval(() => report({ type: 'progress', sent, pending, counts }), 250);
-// the demo went away: stop at once (unless this process is the one finishing)
-process.on('disconnect', () => {
-  if (!stopping) process.exit(0);
+runLoad({
+  client: makeClient(),
+  classify,
+  describe: (error) => `${error?.code ?? ''} ${String(error?.message ?? error)}`,
+  rate,
+  seed: Number(args.seed),
+  timeoutMs,
+  maxSeconds: Number(args['max-seconds']),
 });
-
-async function finish() {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(tick);
-  const deadline = Date.now() + timeoutMs + 1000;
-  while (pending > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  clearInterval(progress);
-  await client.close().catch(() => {});
-  // exit only once the (large) result has been written to the channel
-  report(
-    {
-      type: 'result',
-      startedAt: started,
-      intended: intended.slice(sent),
-      latency: latency.slice(sent),
-      outcome: outcome.slice(sent),
-      outcomes: OUTCOMES,
-      unfinishedCode: UNFINISHED,
-      counts,
-      sent,
-      unfinished: pending,
-      examples: [...examples].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n} × ${text}`),
-    },
-    () => {
-      process.disconnect?.();
-      process.exit(0);
-    },
-  );
-}
-
-process.on('message', (message) => {
-  if (message?.type === 'stop') void finish();
-});
-process.on('SIGTERM', () => void finish());
-setTimeout(() => void finish(), Number(args['max-seconds']) * 1000).unref();

@@ -5,11 +5,14 @@
 //   node examples/rolling-restart/demo.mjs [--mode MODE] [--client lossless|plain] [--registry URL]
 //     [--rate N] [--providers N] [--restarts N | --restarts-for S] [--race-ms D] [--steady S] [--seed N]
 //     [--quiet-window-ms MS] [--sleep-ms MS] [--grace-seconds S] [--json FILE] [--quiet]
-//     [--protocol http1|h2]
+//     [--protocol http1|h2|grpc]
 //
 // --protocol h2     the providers are node:http2 secure servers (provider-h2.mjs, a self-signed
 //                   certificate made for the run) and both clients call them over TLS, where undici
 //                   negotiates HTTP/2
+// --protocol grpc   the providers are @grpc/grpc-js servers (provider-grpc.mjs, modes lossless, naive,
+//                   try-shutdown, force-shutdown) and the consumer calls them with grpc-js
+//                   (consumer-grpc.mjs)
 // --restarts-for S  keep restarting, one provider after the other, for S seconds (a soak)
 // --race-ms D       (plain client) Kubernetes' endpoint race: the client keeps each old instance in its
 //                   round robin for D ms after SIGTERM, whatever the registry says, as kube-proxy and
@@ -26,15 +29,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { registryFromUrl } from '@lossless/core';
 import { createNacosRegistry } from '@lossless/nacos';
 import { flags, usageError } from './flags.mjs';
+import { GRPC_MODES } from './grpc-service.mjs';
 import { MODES, PEER_MODES } from './modes.mjs';
 import { tlsFiles } from './tls-files.mjs';
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const WARMUP_MS = 1000;
 const CLIENTS = ['lossless', 'plain'];
-const PROTOCOLS = ['http1', 'h2'];
+const PROTOCOLS = ['http1', 'h2', 'grpc'];
 const USAGE = `Usage: node examples/rolling-restart/demo.mjs [options]   (pnpm demo [options])
-  --mode MODE           provider shutdown: ${MODES.join(', ')} (default lossless)
+  --mode MODE           provider shutdown: ${MODES.join(', ')} (default lossless);
+                        with --protocol grpc: ${GRPC_MODES.join(', ')}
   --client NAME         lossless (@lossless/client) or plain (round robin, no retries) (default lossless)
   --registry URL        file:///dir or nacos://host:8848 (default: a file registry in a temp folder)
   --rate N              requests per second, open loop (default 200)
@@ -47,7 +52,8 @@ const USAGE = `Usage: node examples/rolling-restart/demo.mjs [options]   (pnpm d
   --quiet-window-ms MS  lossless' quiet window (default 1000)
   --sleep-ms MS         fixed-sleep's sleep (default 3000)
   --grace-seconds S     a provider still running this long after SIGTERM is killed (default 10)
-  --protocol P          http1, or h2 (TLS, a certificate made for the run; undici negotiates HTTP/2)
+  --protocol P          http1, h2 (TLS, a certificate made for the run; undici negotiates HTTP/2),
+                        or grpc (grpc-js providers and consumer)
   --json FILE           write the report as JSON
   --quiet               no live line`;
 
@@ -73,9 +79,10 @@ const args = flags(
   USAGE,
 );
 const fail = (message) => usageError(`demo: ${message}`, USAGE);
-if (!MODES.includes(args.mode)) fail(`--mode must be one of ${MODES.join(', ')}`);
-if (!CLIENTS.includes(args.client)) fail(`--client must be one of ${CLIENTS.join(', ')}`);
 if (!PROTOCOLS.includes(args.protocol)) fail(`--protocol must be one of ${PROTOCOLS.join(', ')}`);
+const modes = args.protocol === 'grpc' ? GRPC_MODES : MODES;
+if (!modes.includes(args.mode)) fail(`--mode must be one of ${modes.join(', ')}`);
+if (!CLIENTS.includes(args.client)) fail(`--client must be one of ${CLIENTS.join(', ')}`);
 if (args.protocol === 'h2' && PEER_MODES.includes(args.mode))
   fail(`--protocol h2 runs the modes ${MODES.filter((m) => !PEER_MODES.includes(m)).join(', ')}`);
 const int = (name, min, max) => {
@@ -94,6 +101,8 @@ const restartsForMs = args['restarts-for'] === undefined ? undefined : int('rest
 const raceMs = args['race-ms'] === undefined ? undefined : int('race-ms', 0, 600_000);
 if (raceMs !== undefined && args.client !== 'plain')
   fail('--race-ms models kube-proxy and ingresses, which route without the registry: use it with --client plain');
+if (raceMs !== undefined && args.protocol === 'grpc')
+  fail('--race-ms is modelled over HTTP (--protocol http1 or h2): the gRPC consumer follows the registry');
 const steadyMs = int('steady', 1, 600) * 1000;
 // like Kubernetes' terminationGracePeriodSeconds: a provider still running then is killed
 const graceMs = int('grace-seconds', 1, 600) * 1000;
@@ -136,7 +145,9 @@ function startProvider() {
   const child = spawn(
     process.execPath,
     [
-      here(tls === undefined ? './provider.mjs' : './provider-h2.mjs'),
+      here(
+        args.protocol === 'grpc' ? './provider-grpc.mjs' : tls === undefined ? './provider.mjs' : './provider-h2.mjs',
+      ),
       ...(tls === undefined ? [] : ['--tls-dir', tls.dir]),
       '--mode',
       args.mode,
@@ -193,7 +204,7 @@ function startProvider() {
 let progress = { sent: 0, counts: {} };
 function startConsumer() {
   const consumer = fork(
-    here('./consumer.mjs'),
+    here(args.protocol === 'grpc' ? './consumer-grpc.mjs' : './consumer.mjs'),
     [
       '--client',
       args.client,

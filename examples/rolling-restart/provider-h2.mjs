@@ -7,19 +7,19 @@
 //                it leaves sessions open (nodejs/node#57611), so it waits until killed
 //   fixed-sleep  registers at once; on SIGTERM deregister, sleep --sleep-ms, close, exit
 // As provider.mjs does for HTTP/1.1: core's in-flight tracker counts requests (measurement only) and
-// JSON events go to stdout (ready, sigterm, exit). GET/POST /work?ms=N answers 200 after N ms.
+// JSON events go to stdout (measure.mjs: ready, sigterm, exit). GET/POST /work?ms=N answers 200 after N ms.
 //
 //   node provider-h2.mjs --tls-dir DIR --registry URL [--mode M] [--service S] [--name N]
 //     [--quiet-window-ms MS] [--sleep-ms MS]        (DIR holds key.pem and cert.pem)
 
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import { createSecureServer } from 'node:http2';
 import { join } from 'node:path';
-import { CHANNELS, createProvider, registryFromUrl } from '@lossless/core';
+import { createProvider, registryFromUrl } from '@lossless/core';
 import { InFlightTracker } from '@lossless/core/internal';
 import { createNacosRegistry } from '@lossless/nacos';
 import { flags, usageError } from './flags.mjs';
+import { drainMeasure, trackerLoad } from './measure.mjs';
 
 const USAGE = `Usage: node examples/rolling-restart/provider-h2.mjs --tls-dir DIR --registry URL [--mode MODE]
   [--service NAME] [--name N] [--quiet-window-ms MS] [--sleep-ms MS]
@@ -38,11 +38,16 @@ const args = flags(
 );
 if (args['tls-dir'] === undefined) usageError('--tls-dir is required (a folder with key.pem and cert.pem)', USAGE);
 const schemes = { nacos: createNacosRegistry };
-const emit = (event, fields = {}) =>
-  console.log(JSON.stringify({ event, name: args.name, pid: process.pid, protocol: 'h2', ...fields }));
-
-let lastArrivalAt = 0;
-let lastDoneAt = 0;
+// measurement, identical in every mode
+const tracker = new InFlightTracker();
+const measure = drainMeasure({
+  name: args.name,
+  mode: args.mode,
+  quietWindowMs: Number(args['quiet-window-ms']),
+  load: trackerLoad(tracker),
+  protocol: 'h2',
+});
+const { emit, onSigterm, reportExit } = measure;
 const server = createSecureServer(
   {
     key: readFileSync(join(args['tls-dir'], 'key.pem')),
@@ -50,10 +55,8 @@ const server = createSecureServer(
     allowHTTP1: true,
   },
   (req, res) => {
-    lastArrivalAt = Date.now();
-    res.on('close', () => {
-      lastDoneAt = Date.now();
-    });
+    measure.arrived();
+    res.on('close', measure.done);
     const url = new URL(req.url, 'https://x');
     if (url.pathname !== '/work') {
       res.statusCode = 404;
@@ -71,38 +74,7 @@ const server = createSecureServer(
   },
 );
 
-// measurement, identical in every mode
-const tracker = new InFlightTracker();
 tracker.attach(server);
-let sigtermAt;
-let arrivedBefore = 0;
-let registryLeftAt;
-diagnosticsChannel.subscribe(CHANNELS.registry, ({ operation, ok }) => {
-  if (operation !== 'register' && ok) registryLeftAt = Date.now();
-});
-const onSigtermMeasure = () => {
-  sigtermAt = Date.now();
-  arrivedBefore = tracker.total;
-  const remaining = tracker
-    .snapshot()
-    .map((r) => Number(new URL(r.url, 'http://x').searchParams.get('ms') ?? 0) - r.ageMs);
-  emit('sigterm', {
-    inFlight: tracker.size,
-    longestInFlightMs: Math.round(tracker.oldestAgeMs()),
-    longestRemainingMs: Math.round(Math.max(0, ...remaining)),
-  });
-};
-const reportExit = () => {
-  const now = Date.now();
-  const quiet = Number(args['quiet-window-ms']);
-  const conditionAt = Math.max(lastDoneAt, Math.max(lastArrivalAt, registryLeftAt ?? sigtermAt) + quiet);
-  emit('exit', {
-    arrivedAfterSigterm: tracker.total - arrivedBefore,
-    drainMs: now - sigtermAt,
-    lastArrivalAfterSigtermMs: Math.max(0, lastArrivalAt - sigtermAt),
-    exitDelayMs: args.mode === 'lossless' ? now - conditionAt : null,
-  });
-};
 
 if (args.mode === 'lossless') {
   const provider = createProvider({
@@ -117,7 +89,7 @@ if (args.mode === 'lossless') {
       process.exit(code);
     },
   });
-  process.prependListener('SIGTERM', onSigtermMeasure);
+  process.prependListener('SIGTERM', onSigterm);
   server.listen(0, '127.0.0.1');
   await provider.start();
   emit('ready', { port: server.address().port, adminPort: provider.adminAddress?.port });
@@ -138,7 +110,7 @@ if (args.mode === 'lossless') {
   await registry.register(instance);
   emit('ready', { port });
   process.on('SIGTERM', async () => {
-    onSigtermMeasure();
+    onSigterm();
     if (args.mode === 'naive') {
       reportExit();
       process.exit(0);

@@ -20,18 +20,19 @@
 //   fastify           the same routes on fastify (return503OnClosing: true, its default): on SIGTERM
 //                     await app.close() (requests arriving while it closes get 503), exit 0 then
 // Every mode counts its requests with core's in-flight tracker (measurement only) and prints JSON
-// events on stdout: ready, sigterm (what was in flight), exit (requests that arrived after SIGTERM).
+// events on stdout (measure.mjs): ready, sigterm (what was in flight), exit (requests that arrived
+// after SIGTERM).
 // GET/POST /work?ms=N answers 200 after N ms.
 
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { Server as NetServer } from 'node:net';
-import { CHANNELS, registryFromUrl } from '@lossless/core';
+import { registryFromUrl } from '@lossless/core';
 import { InFlightTracker } from '@lossless/core/internal';
 import { lossless } from '@lossless/express';
 import { createNacosRegistry } from '@lossless/nacos';
 import express from 'express';
 import { flags, usageError } from './flags.mjs';
+import { drainMeasure, trackerLoad } from './measure.mjs';
 import { MODES } from './modes.mjs';
 
 const USAGE = `Usage: node examples/rolling-restart/provider.mjs [--mode ${MODES.join('|')}]
@@ -51,18 +52,18 @@ const args = flags(
 );
 if (!MODES.includes(args.mode)) usageError(`--mode must be one of ${MODES.join(', ')}`, USAGE);
 const schemes = { nacos: createNacosRegistry };
-const emit = (event, fields = {}) =>
-  console.log(JSON.stringify({ event, name: args.name, pid: process.pid, ...fields }));
-
-// when the last request arrived and the last response closed (ms, wall clock), for the drain's
-// exit condition: nothing in flight, and the quiet window passed since max(last arrival, registry left)
-let lastArrivalAt = 0;
-let lastDoneAt = 0;
+// measurement, identical in every mode
+const tracker = new InFlightTracker();
+const measure = drainMeasure({
+  name: args.name,
+  mode: args.mode,
+  quietWindowMs: Number(args['quiet-window-ms']),
+  load: trackerLoad(tracker),
+});
+const { emit, onSigterm, reportExit } = measure;
 const onArrival = (_req, res) => {
-  lastArrivalAt = Date.now();
-  res.on('close', () => {
-    lastDoneAt = Date.now();
-  });
+  measure.arrived();
+  res.on('close', measure.done);
 };
 const workMs = (query) => Math.min(Number(query.ms ?? 1), 10_000);
 
@@ -78,45 +79,6 @@ app.all('/work', (req, res) => {
   else setTimeout(answer, ms);
 });
 
-// measurement, identical in every mode
-const tracker = new InFlightTracker();
-let sigtermAt;
-let arrivedBefore = 0;
-let registryLeftAt;
-diagnosticsChannel.subscribe(CHANNELS.registry, ({ operation, ok }) => {
-  if (operation !== 'register' && ok) registryLeftAt = Date.now();
-});
-const onSigtermMeasure = () => {
-  if (sigtermAt !== undefined) return;
-  sigtermAt = Date.now();
-  arrivedBefore = tracker.total;
-  // the demo's requests say how long they take (?ms=N): what is left of the longest one
-  const remaining = tracker
-    .snapshot()
-    .map((r) => Number(new URL(r.url, 'http://x').searchParams.get('ms') ?? 0) - r.ageMs);
-  emit('sigterm', {
-    inFlight: tracker.size,
-    longestInFlightMs: Math.round(tracker.oldestAgeMs()),
-    longestRemainingMs: Math.round(Math.max(0, ...remaining)),
-  });
-};
-let reported = false;
-const reportExit = (extra = {}) => {
-  if (reported || sigtermAt === undefined) return;
-  reported = true;
-  const now = Date.now();
-  // lossless: the moment its exit condition held; the time from there to the exit call is its own delay
-  const quiet = Number(args['quiet-window-ms']);
-  const conditionAt = Math.max(lastDoneAt, Math.max(lastArrivalAt, registryLeftAt ?? sigtermAt) + quiet);
-  emit('exit', {
-    arrivedAfterSigterm: tracker.total - arrivedBefore,
-    drainMs: now - sigtermAt,
-    lastArrivalAfterSigtermMs: Math.max(0, lastArrivalAt - sigtermAt),
-    exitDelayMs: args.mode === 'lossless' ? now - conditionAt : null,
-    ...extra,
-  });
-};
-
 if (args.mode === 'lossless') {
   const provider = lossless(app, {
     service: args.service,
@@ -130,7 +92,7 @@ if (args.mode === 'lossless') {
       process.exit(code);
     },
   });
-  process.prependListener('SIGTERM', onSigtermMeasure);
+  process.prependListener('SIGTERM', onSigterm);
   const server = await provider.listen(0, '127.0.0.1');
   tracker.attach(server);
   emit('ready', { port: server.address().port, adminPort: provider.adminAddress?.port });
@@ -154,7 +116,7 @@ if (args.mode === 'lossless') {
   // the peers exit in their own ways (process.exit in the library, or an empty event loop): the
   // report goes out on 'exit' (stdout is a pipe, written synchronously on Linux)
   process.on('exit', () => reportExit());
-  process.prependListener('SIGTERM', onSigtermMeasure);
+  process.prependListener('SIGTERM', onSigterm);
   emit('ready', { port, instance });
   if (shutdown !== undefined) {
     process.on('SIGTERM', async () => {

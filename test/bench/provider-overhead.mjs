@@ -8,9 +8,12 @@
 //   fastify-lossless   the same app under @lossless/fastify lossless(app, {...}).listen()
 //   http2              node:http2 createServer (h2c, the compat API's 'request' event)
 //   http2-lossless     the same server under @lossless/core createProvider({ server, ... }) + start()
+//   grpc               @grpc/grpc-js Server, one unary method answering at once
+//   grpc-lossless      the same server under @lossless/grpc lossless(server, {...}).listen()
 // The http2 variants are driven over h2c (undici allowH2 + useH2c: streams multiplexed on few
-// connections), so that TLS costs are not part of what is compared. They run when named:
-// --variants http2,http2-lossless (the default is the first six).
+// connections), so that TLS costs are not part of what is compared; the grpc variants by grpc-js
+// clients, --connections of them (one channel, so one HTTP/2 connection, each), insecure. They run
+// when named: --variants http2,http2-lossless or grpc,grpc-lossless (the default is the first six).
 // The lossless variants use registry 'static://127.0.0.1:1' (registration is a no-op), admin: false,
 // signals: false, exit: false: only the request path (the in-flight tracker) differs from the bare
 // variant. All six run for the whole benchmark; one at a time is loaded, by the same closed-loop
@@ -66,13 +69,16 @@ const VARIANTS = {
   'fastify-lossless': { label: 'fastify + lossless' },
   http2: { label: 'node:http2 (h2c)', h2c: true },
   'http2-lossless': { label: 'node:http2 (h2c) + lossless', h2c: true },
+  grpc: { label: 'grpc-js', grpc: true },
+  'grpc-lossless': { label: 'grpc-js + lossless', grpc: true },
 };
-const DEFAULT_VARIANTS = Object.keys(VARIANTS).filter((id) => VARIANTS[id].h2c !== true);
+const DEFAULT_VARIANTS = Object.keys(VARIANTS).filter((id) => VARIANTS[id].h2c !== true && VARIANTS[id].grpc !== true);
 const FRAMEWORKS = [
   ['node:http', 'http-lossless', 'http'],
   ['express', 'express-lossless', 'express'],
   ['fastify', 'fastify-lossless', 'fastify'],
   ['node:http2 (h2c)', 'http2-lossless', 'http2'],
+  ['grpc-js', 'grpc-lossless', 'grpc'],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -224,8 +230,37 @@ async function stopServers() {
 // one ended. Counted: requests that complete inside the measured window; latency: those that also
 // started in it. The server is sampled (CPU, event loop) at both ends of the window.
 
+/** The grpc variants' callers: `connections` grpc-js clients, one connection each, used in turn. */
+async function grpcCaller(server, connections) {
+  const grpc = await import('@grpc/grpc-js');
+  const { WorkClient } = await import('../../examples/rolling-restart/grpc-service.mjs');
+  const clients = Array.from(
+    { length: connections },
+    () =>
+      new WorkClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+      }),
+  );
+  let next = 0;
+  return {
+    call: () =>
+      new Promise((resolve, reject) => {
+        clients[next++ % clients.length].do({ ms: 0 }, (error, reply) => {
+          if (error) reject(error);
+          else if (reply?.ok !== true) reject(new Error(`unexpected reply ${JSON.stringify(reply)}`));
+          else resolve();
+        });
+      }),
+    close: async () => {
+      for (const client of clients) client.close();
+    },
+  };
+}
+
 async function drive(server, { concurrency, connections, warmupMs, durationMs }) {
-  const pool = new Pool(server.origin, { connections, ...(server.h2c ? { allowH2: true, useH2c: true } : {}) });
+  const pool = server.grpc
+    ? await grpcCaller(server, connections)
+    : new Pool(server.origin, { connections, ...(server.h2c ? { allowH2: true, useH2c: true } : {}) });
   const latencies = new Float64Array(MAX_SAMPLES_PER_ROUND);
   let samples = 0;
   let completed = 0;
@@ -260,6 +295,7 @@ async function drive(server, { concurrency, connections, warmupMs, durationMs })
   }, warmupMs);
 
   const call = async () => {
+    if (server.grpc) return pool.call();
     const { statusCode, body } = await pool.request({ path: '/', method: 'GET' });
     const text = await body.text();
     if (statusCode !== 200 || text !== 'ok')
@@ -328,6 +364,7 @@ for (const id of variantIds) {
     id,
     label: VARIANTS[id].label,
     h2c: VARIANTS[id].h2c === true,
+    grpc: VARIANTS[id].grpc === true,
     origin: `http://127.0.0.1:${port}`,
     port,
     pid: child.pid,

@@ -8,6 +8,8 @@
 //   fastify-lossless   the same app under @lossless/fastify: lossless(app, {...}).listen()
 //   http2              node:http2 createServer (h2c), the compat API's 'request' event
 //   http2-lossless     the same server under createProvider({ ..., server }) + start()
+//   grpc               @grpc/grpc-js Server, the demo's unary demo.Work/Do (grpc-service.mjs) answering at once
+//   grpc-lossless      the same server under @lossless/grpc: lossless(server, {...}).listen()
 // The lossless variants use a static registry (registration is a no-op), no admin server, no signal
 // handlers and no exit: only the request path differs from the bare variant. They print their port
 // only once the provider is ready.
@@ -36,6 +38,8 @@ const VARIANTS = [
   'fastify-lossless',
   'http2',
   'http2-lossless',
+  'grpc',
+  'grpc-lossless',
 ];
 
 const values = flags(
@@ -127,6 +131,25 @@ async function start(name) {
       const address = await provider.listen({ port: 0, host: HOST });
       assertReady(provider);
       return { port: address.port, tracker: provider.tracker };
+    }
+    case 'grpc':
+    case 'grpc-lossless': {
+      const grpc = await import('@grpc/grpc-js');
+      const { workService } = await import('../../examples/rolling-restart/grpc-service.mjs');
+      const server = new grpc.Server();
+      server.addService(workService, { do: (_call, callback) => callback(null, { ok: true }) });
+      const credentials = grpc.ServerCredentials.createInsecure();
+      if (name === 'grpc') {
+        const port = await new Promise((resolve, reject) =>
+          server.bindAsync(`${HOST}:0`, credentials, (error, p) => (error ? reject(error) : resolve(p))),
+        );
+        return { port, tracker: undefined };
+      }
+      const { lossless } = await import('@lossless/grpc');
+      const provider = lossless(server, { ...LOSSLESS_OPTIONS, health: false });
+      const port = await provider.listen(`${HOST}:0`, credentials);
+      assertReady(provider);
+      return { port, tracker: provider.tracker };
     }
     default:
       throw new Error(`unknown variant ${name}`);

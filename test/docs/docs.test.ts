@@ -14,6 +14,7 @@ import { canTransition, LIFECYCLE_STATES } from '../../packages/core/src/lifecyc
 import { providerOptionsSchema, resolveProviderOptions } from '../../packages/core/src/options.js';
 import { METADATA_KEYS } from '../../packages/core/src/registry/types.js';
 import { inspect, schemaAt } from '../../packages/core/src/schema/parse.js';
+import { grpcClientOptionsSchema } from '../../packages/grpc/src/client/options.js';
 import { nacosOptionsSchema, parseNacosUrl, resolveNacosOptions } from '../../packages/nacos/src/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -246,15 +247,23 @@ describe('the generated option tables', () => {
 
   it('are what `pnpm docs:options` generates from the schemas (run it after changing an option)', async () => {
     const { generate } = await load();
-    const docs = generate({ providerOptionsSchema, clientOptionsSchema, nacosOptionsSchema }, inspect);
-    expect([...docs.keys()]).toEqual(['docs/options.md', 'docs/client.md', 'docs/nacos.md']);
+    const docs = generate(
+      { providerOptionsSchema, clientOptionsSchema, nacosOptionsSchema, grpcClientOptionsSchema },
+      inspect,
+    );
+    expect([...docs.keys()]).toEqual(['docs/options.md', 'docs/client.md', 'docs/nacos.md', 'docs/grpc.md']);
     for (const [doc, expected] of docs) expect(read(doc), doc).toBe(expected);
   });
 
   it('are not the same whatever the schema says (the comparison can fail)', async () => {
     const { generate } = await load();
     const other = v.strictObject({ only: v.optional(v.pipe(v.number(), v.description('x')), 1) });
-    const changed = { providerOptionsSchema: other, clientOptionsSchema, nacosOptionsSchema: other };
+    const changed = {
+      providerOptionsSchema: other,
+      clientOptionsSchema,
+      nacosOptionsSchema: other,
+      grpcClientOptionsSchema,
+    };
     const docs = generate(changed, inspect);
     expect(docs.get('docs/options.md')).not.toBe(read('docs/options.md'));
     expect(docs.get('docs/nacos.md')).not.toBe(read('docs/nacos.md'));
@@ -289,8 +298,10 @@ describe('docs/options.md', () => {
     const extra = [
       ...ownOptionProperties('packages/express/src/index.ts'),
       ...ownOptionProperties('packages/fastify/src/index.ts'),
+      ...ownOptionProperties('packages/grpc/src/provider.ts'),
     ];
     expect(extra).toContain('mountAdmin');
+    expect(extra).toContain('health');
     const all = keys(optionRows);
     expect(extra.filter((path) => !all.includes(path))).toEqual([]);
   });

@@ -1,7 +1,7 @@
-// The option tables of docs/options.md, docs/client.md and docs/nacos.md, generated from the options
-// schemas: each row is an option's path, type, default, environment variable (for a registry: how its
-// URL gives the option), and what it does (its schema's description, then what it accepts, in the
-// words of its errors). The tables sit between marker
+// The option tables of docs/options.md, docs/client.md, docs/nacos.md and docs/grpc.md, generated from
+// the options schemas: each row is an option's path, type, default, environment variable (for a
+// registry: how its URL gives the option), and what it does (its schema's description, then what it
+// accepts, in the words of its errors). The tables sit between marker
 // comments; the prose around them is written by hand. test/docs/docs.test.ts fails when a committed
 // table differs from what this generates.
 //
@@ -21,6 +21,7 @@ export const TABLES = [
   { doc: 'docs/options.md', name: 'provider', schema: 'providerOptionsSchema', sections: true, column: 'env' },
   { doc: 'docs/client.md', name: 'client', schema: 'clientOptionsSchema', sections: false, column: 'env' },
   { doc: 'docs/nacos.md', name: 'nacos', schema: 'nacosOptionsSchema', sections: false, column: 'url' },
+  { doc: 'docs/grpc.md', name: 'grpc-client', schema: 'grpcClientOptionsSchema', sections: false, column: 'env' },
 ];
 
 const begin = (name) =>
@@ -150,7 +151,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { providerOptionsSchema } = await import('../../packages/core/dist/options.js');
   const { clientOptionsSchema } = await import('../../packages/client/dist/options.js');
   const { nacosOptionsSchema } = await import('../../packages/nacos/dist/options.js');
-  for (const [doc, markdown] of generate({ providerOptionsSchema, clientOptionsSchema, nacosOptionsSchema }, inspect)) {
+  const { grpcClientOptionsSchema } = await import('../../packages/grpc/dist/client/options.js');
+  for (const [doc, markdown] of generate(
+    { providerOptionsSchema, clientOptionsSchema, nacosOptionsSchema, grpcClientOptionsSchema },
+    inspect,
+  )) {
     const path = `${ROOT}${doc}`;
     if (readFileSync(path, 'utf8') === markdown) console.log(`${doc}: up to date`);
     else {

@@ -14,7 +14,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'lossless-pack-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-describe.each(['core', 'express', 'fastify', 'nacos', 'client', 'cli'])('@lossless/%s packed', (name) => {
+describe.each(['core', 'express', 'fastify', 'nacos', 'client', 'cli', 'grpc'])('@lossless/%s packed', (name) => {
   const dir = join(ROOT, 'packages', name);
   const dest = join(out, name);
   execFileSync('pnpm', ['pack', '--pack-destination', dest], { cwd: dir, stdio: 'pipe' });
@@ -33,6 +33,13 @@ describe.each(['core', 'express', 'fastify', 'nacos', 'client', 'cli'])('@lossle
     expect(Object.keys(entry)[0]).toBe('types');
     for (const path of [entry.types, entry.default, `${entry.types}.map`, './src/index.ts']) {
       expect(files).toContain(`package/${path.replace(/^\.\//, '')}`);
+    }
+    // every subpath (./client, ./metrics, ./internal) too, types first
+    for (const [subpath, target] of Object.entries(manifest.exports as Record<string, unknown>)) {
+      if (typeof target !== 'object' || target === null) continue;
+      const { types, default: main } = target as { types: string; default: string };
+      expect(Object.keys(target)[0], subpath).toBe('types');
+      for (const path of [types, main]) expect(files).toContain(`package/${path.replace(/^\.\//, '')}`);
     }
     expect(files.some((f) => f.includes('/test/'))).toBe(false);
   });

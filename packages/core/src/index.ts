@@ -64,5 +64,6 @@ export type {
 export { METADATA_KEYS } from './registry/types.js';
 export type { RegistryFactory, RegistryFromUrlOptions } from './registry/url.js';
 export { registryFromUrl } from './registry/url.js';
+export type { InFlightLoad } from './server/transport.js';
 export type { AnyRequest, AnyResponse, InFlightRequest } from './tracking/in-flight.js';
 export { VERSION } from './version.js';

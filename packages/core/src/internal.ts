@@ -1,7 +1,8 @@
 // @lossless/core/internal: what the other lossless packages (the adapters, the client, the Nacos
-// registry), the examples and the tests share with core, and users need not call: the options
-// schema toolkit, the in-flight tracker, the drain's wait, the admin handler's parts, registry
-// helpers. No promise of stability is made for these names: they may change in any release.
+// registry, @lossless/grpc), the examples and the tests share with core, and users need not call: the
+// options schema toolkit, the in-flight tracker, the drain's wait, the admin handler's parts, registry
+// helpers, and the transport seam through which a provider runs a server of another kind. No promise
+// of stability is made for these names: they may change in any release.
 
 export type { AdminTarget, Probe } from './admin/handler.js';
 export { ADMIN_PATHS, createAdminHandler, isLoopback } from './admin/handler.js';
@@ -44,6 +45,7 @@ export {
   sourceOf,
 } from './schema/parse.js';
 export type { AnyHttp2Server } from './server/http2.js';
+export type { InFlightLoad, Transport } from './server/transport.js';
 export type { ProcessFacts, StartupWarning } from './signals.js';
 export { startupWarnings } from './signals.js';
 export type { MarkerSpec } from './tracking/in-flight.js';

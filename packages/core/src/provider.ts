@@ -2,7 +2,8 @@
 // registered and read back) and goes offline without losing a request (out of the registry first,
 // marked responses, adaptive drain, then close). This class orchestrates the state machine; the
 // steps live in lifecycle/ (startup, registration, drain, hooks, signal handlers, instance), the
-// admin server in admin/, server closing in server/. Framework adapters build on it.
+// admin server in admin/, the server it runs in server/ (a transport: node:http, https and http2 here,
+// gRPC in @lossless/grpc). Framework adapters build on it.
 
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -45,7 +46,8 @@ import {
 } from './options.js';
 import type { Instance, ProviderRegistry } from './registry/types.js';
 import { registryFromUrl } from './registry/url.js';
-import { Http2Sessions, isHttp2Server } from './server/http2.js';
+import { NodeHttpTransport } from './server/node-http.js';
+import type { InFlightLoad, Transport } from './server/transport.js';
 import { startupWarnings } from './signals.js';
 import { type AnyResponse, InFlightTracker } from './tracking/in-flight.js';
 import { VERSION } from './version.js';
@@ -64,7 +66,6 @@ const drainChannel = diagnosticsChannel.channel(CHANNELS.drain);
 export class Provider extends EventEmitter<ProviderEvents> {
   readonly options: ResolvedProviderOptions;
   readonly registry: ProviderRegistry;
-  readonly tracker: InFlightTracker;
   /** Handles the admin endpoints on any server; returns false for paths it does not serve. */
   readonly adminHandler: AdminHandler;
 
@@ -74,16 +75,16 @@ export class Provider extends EventEmitter<ProviderEvents> {
   #reason = 'not started';
   /** Why the registry cannot be used, as found when starting; shown with the reason until registered. */
   #registryProblem: string | undefined;
-  #server: ProviderServer | undefined;
-  /** The sessions of an http2 server. */
-  #sessions: Http2Sessions | undefined;
+  /** The server it runs, once attached. */
+  #transport: Transport | undefined;
+  /** Follows the requests of a node:http(s) or node:http2 server (idle until one is attached). */
+  readonly #http: InFlightTracker;
   #adminServer: Server | undefined;
   #startPromise: Promise<void> | undefined;
   #drain: Drain | undefined;
   #drainPromise: Promise<DrainSummary> | undefined;
   #signalsDuringDrain = 0;
   #lastSummary: DrainSummary | undefined;
-  #closeServer: ((server: ProviderServer) => Promise<void>) | undefined;
   readonly #registration: Registration;
   readonly #startAbort = new AbortController();
   readonly #warmups: Required<WarmupHook>[];
@@ -114,7 +115,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       this,
       this.#now,
     );
-    this.tracker = new InFlightTracker(this.#now);
+    this.#http = new InFlightTracker(this.#now);
     this.#warmups = [...o.warmups];
     this.adminHandler = createAdminHandler(
       {
@@ -156,6 +157,11 @@ export class Provider extends EventEmitter<ProviderEvents> {
     return this.tracker.size;
   }
 
+  /** What the server is working on: requests (or calls) in flight, arrivals, marked answers. */
+  get tracker(): InFlightLoad {
+    return this.#transport?.inFlight ?? this.#http;
+  }
+
   /** The instance as registered, once known (its weight follows a warm-up ramp). */
   get instance(): Instance | undefined {
     return this.#registration.instance;
@@ -177,7 +183,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
    */
   stream<R extends AnyResponse>(res: R, end: (res: R) => unknown = (r) => r.end()): void {
     if (typeof end !== 'function') throw new InvalidOptionError('end', end, 'expected a function');
-    this.tracker.stream(res, end);
+    this.#http.stream(res, end);
   }
 
   /**
@@ -187,14 +193,24 @@ export class Provider extends EventEmitter<ProviderEvents> {
    * too, but their answers carry no marker) and its sessions get GOAWAY during the drain.
    */
   attach<S extends ProviderServer>(server: S, closeServer?: (server: S) => Promise<void>): this {
-    if (this.#server !== undefined && this.#server !== server)
+    const attached = this.#transport;
+    if (attached !== undefined && !(attached instanceof NodeHttpTransport && attached.server === server))
       throw new ProviderStateError('a server is already attached; use one provider per server');
-    if (this.#server === undefined) {
-      this.#server = server;
-      this.tracker.attach(server);
-      if (isHttp2Server(server)) this.#sessions = new Http2Sessions(server);
-    }
-    if (closeServer !== undefined) this.#closeServer = closeServer as (server: ProviderServer) => Promise<void>;
+    const transport = attached ?? new NodeHttpTransport(server, this.#http);
+    this.#transport = transport;
+    if (closeServer !== undefined) transport.closeServer = closeServer as (server: ProviderServer) => Promise<void>;
+    return this;
+  }
+
+  /**
+   * Runs a server through `transport` (server/transport.ts): for adapters of servers whose sockets the
+   * provider does not see (a grpc-js Server). Call once, before start(), instead of attach().
+   */
+  protected attachTransport(transport: Transport): this {
+    if (this.#transport !== undefined && this.#transport !== transport)
+      throw new ProviderStateError('a server is already attached; use one provider per server');
+    this.#assertNotStarted('attachTransport');
+    this.#transport = transport;
     return this;
   }
 
@@ -204,7 +220,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
    */
   ignorePaths(paths: readonly string[]): this {
     const set = new Set(paths);
-    this.tracker.ignore = (req) => {
+    this.#http.ignore = (req) => {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       return set.has(q === -1 ? url : url.slice(0, q));
@@ -301,8 +317,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
   // start
 
   async #start(): Promise<void> {
-    const server = this.#server;
-    if (server === undefined)
+    const transport = this.#transport;
+    if (transport === undefined)
       throw new ProviderStateError('no server attached: pass `server` in the options or call attach(server) first');
     const signal = this.#startAbort.signal;
     for (const warning of startupWarnings()) this.#log.warn({ code: warning.code }, warning.message);
@@ -311,7 +327,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#reason = 'waiting for the server to listen';
     let address: AddressInfo;
     try {
-      const up = await listening(server, this.options.admin, this.adminHandler, this.#log, signal);
+      const up = await listening(transport, this.options.admin, this.adminHandler, this.#log, signal);
       address = up.address;
       this.#adminServer = up.adminServer;
       this.#transition('warming', 'running warm-up hooks');
@@ -323,7 +339,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     }
 
     const ramp = weightRamp(this.options, this.registry);
-    const instance = describeInstance(this.options, server, address, ramp);
+    const instance = describeInstance(this.options, transport.secure, address, ramp);
     this.#transition('registering', `registering in the ${this.registry.kind} registry`);
     await this.#registration.register(instance, signal, (reason) => {
       this.#reason = reason;
@@ -392,9 +408,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         registration: this.#registration,
         preDrain: this.#preDrain,
         onClose: this.#onClose,
-        server: this.#server,
-        sessions: this.#sessions,
-        closeServer: this.#closeServer,
+        transport: this.#transport,
         log: this.#log,
         now: this.#now,
         report: (error) => this.#report(error),

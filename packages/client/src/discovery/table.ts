@@ -59,6 +59,11 @@ export interface TableOptions {
   readonly refreshIntervalMs: number;
   /** Called with the origin of a registration the registry no longer lists. */
   readonly onLeave?: (origin: string) => void;
+  /**
+   * Called whenever a service's usable instances may have changed (a list arrived, an instance was
+   * ejected): for callers that push the list on (a grpc-js resolver) rather than read it per request.
+   */
+  readonly onChange?: (service: string) => void;
 }
 
 interface Entry extends ServiceState {
@@ -172,6 +177,7 @@ export class ServiceTable {
     entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
     entry.offline.set(identityOf(endpoint.instance), { endpoint, at: now });
     this.#updateLastResort(entry, now);
+    this.#o.onChange?.(service);
     this.#o.logger.debug(
       { service, instance: endpoint.instance.id, reason },
       reason === 'marker' ? 'instance ejected after an offline marker' : 'instance ejected after an HTTP/2 GOAWAY',
@@ -328,6 +334,7 @@ export class ServiceTable {
       entry.loaded = true;
       entry.markReady();
     }
+    this.#o.onChange?.(entry.name);
   }
 
   /** Rebuilds `lastResort` from the instances that went offline within LAST_RESORT_MS. */

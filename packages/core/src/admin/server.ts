@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ListenFailedError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { boundedClose, closeServer } from '../server/close.js';
+import { boundedClose, closeServer, destroyConnections } from '../server/close.js';
 import { type AdminHandler, notFound } from './handler.js';
 
 /**
@@ -37,5 +37,5 @@ export async function listenAdmin(handler: AdminHandler, port: number, host: str
 export async function closeAdmin(server: Server): Promise<void> {
   // let responses under way (POST /prestop) finish before closing
   await new Promise<void>((resolve) => setImmediate(resolve));
-  await boundedClose(server, closeServer(server), ADMIN_CLOSE_TIMEOUT_MS, () => {});
+  await boundedClose(closeServer(server), ADMIN_CLOSE_TIMEOUT_MS, () => destroyConnections(server));
 }

@@ -2,14 +2,16 @@
 // fatal), every response marked, the wait (drain-waiter.ts: nothing in flight and a quiet window, or
 // the maximum), declared streams ended, what is left cut and reported, the server closed, onClose
 // hooks, the registry closed. The provider starts it and turns its summary into the `stopped` state.
-// On an http2 server, every session also gets GOAWAY when the marking begins (server/http2.ts).
+// The server is driven through its transport (server/transport.ts): on an http2 server every session
+// gets GOAWAY when the marking begins (server/http2.ts); a gRPC server's sessions get it once the
+// registry step settled (@lossless/grpc).
 
 import { DrainTimeoutError, ForcedShutdownError, type LosslessError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ProviderServer, ResolvedProviderOptions } from '../options.js';
-import { boundedClose, closeServer, destroyConnections } from '../server/close.js';
-import type { Http2Sessions } from '../server/http2.js';
-import type { InFlightRequest, InFlightTracker } from '../tracking/in-flight.js';
+import type { ResolvedProviderOptions } from '../options.js';
+import { boundedClose } from '../server/close.js';
+import type { InFlightLoad, Transport } from '../server/transport.js';
+import type { InFlightRequest } from '../tracking/in-flight.js';
 import { type DrainOutcome, DrainWaiter } from './drain-waiter.js';
 import type { Hooks } from './hooks.js';
 import type { Registration } from './registration.js';
@@ -41,15 +43,13 @@ export interface DrainSummary {
 
 export interface DrainContext {
   readonly options: ResolvedProviderOptions;
-  readonly tracker: InFlightTracker;
+  /** What is in flight: the transport's, or an idle tracker when no server was attached. */
+  readonly tracker: InFlightLoad;
   readonly registration: Registration;
   readonly preDrain: Hooks;
   readonly onClose: Hooks;
-  readonly server: ProviderServer | undefined;
-  /** The sessions of an http2 server (GOAWAY at the start, closed at the end). */
-  readonly sessions: Http2Sessions | undefined;
-  /** How the server is closed, when an adapter closes it its own way (fastify's close()). */
-  readonly closeServer: ((server: ProviderServer) => Promise<void>) | undefined;
+  /** The server, closed at the end; none when the drain began before one was attached. */
+  readonly transport: Transport | undefined;
   readonly log: Logger;
   readonly now: () => number;
   /** Logs a coded failure and emits it as the provider's `error` (hooks). */
@@ -97,7 +97,7 @@ export class Drain {
     // from now on every response carries the marker and Connection: close (HTTP/1.x), and every
     // HTTP/2 session goes away the graceful way
     tracker.startMarking(options.marker);
-    this.#ctx.sessions?.goaway(tracker.http2Streams());
+    this.#ctx.transport?.drainStarted();
     const waiter = new DrainWaiter(options.drain, tracker, this.#ctx.now);
     this.#waiter = waiter;
     if (this.#forcedBy !== undefined) waiter.force();
@@ -107,6 +107,7 @@ export class Drain {
     const preDrain = this.#ctx.preDrain.run(options.hookTimeoutMs, this.#ctx.report);
     const registry = await Promise.race([this.#leaveRegistry(), cutShort.then(() => 'failed' as const)]);
     waiter.registrySettled();
+    this.#ctx.transport?.registryLeft();
     const outcome = await waiter.done;
     await Promise.race([preDrain, cutShort]);
 
@@ -180,27 +181,16 @@ export class Drain {
   }
 
   async #closeServer(force: boolean): Promise<void> {
-    const { server, tracker, sessions, log } = this.#ctx;
-    if (server === undefined || !server.listening) {
-      tracker.detachAll();
-      sessions?.detach();
-      return;
-    }
+    const { transport, tracker, log } = this.#ctx;
+    if (transport === undefined) return;
     if (force) {
       tracker.abortAll();
-      destroyConnections(server, sessions);
+      transport.destroy();
     }
-    const closed = this.#ctx.closeServer !== undefined ? this.#ctx.closeServer(server) : closeServer(server, sessions);
-    await boundedClose(
-      server,
-      closed,
-      this.#ctx.options.drain.closeTimeoutMs,
-      () => {
-        log.warn({ inFlight: tracker.size }, 'connections still open after the close timeout; destroying them');
-      },
-      sessions,
-    );
-    tracker.detachAll();
-    sessions?.detach();
+    await boundedClose(transport.close(), this.#ctx.options.drain.closeTimeoutMs, () => {
+      log.warn({ inFlight: tracker.size }, 'connections still open after the close timeout; destroying them');
+      transport.destroy();
+    });
+    transport.detach();
   }
 }

@@ -3,8 +3,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { Server as TlsServer } from 'node:tls';
-import type { ProviderServer, ResolvedProviderOptions } from '../options.js';
+import type { ResolvedProviderOptions } from '../options.js';
 import { type Instance, METADATA_KEYS, type ProviderRegistry } from '../registry/types.js';
 import { VERSION } from '../version.js';
 import type { WeightRamp } from './registration.js';
@@ -23,7 +22,7 @@ export function weightRamp(o: ResolvedProviderOptions, registry: ProviderRegistr
 
 export function describeInstance(
   o: ResolvedProviderOptions,
-  server: ProviderServer,
+  secure: boolean,
   address: AddressInfo,
   ramp: WeightRamp | undefined,
 ): Instance {
@@ -38,9 +37,9 @@ export function describeInstance(
     enabled: true,
     healthy: true,
     metadata: {
-      // what Spring Cloud (and the lossless client) read to call it over https (an https server, and
-      // an http2 secure server: both are tls.Server)
-      ...(server instanceof TlsServer ? { [METADATA_KEYS.secure]: 'true' } : {}),
+      // what Spring Cloud (and the lossless client) read to call it over TLS (an https server, an
+      // http2 secure server, a gRPC server with TLS credentials)
+      ...(secure ? { [METADATA_KEYS.secure]: 'true' } : {}),
       ...o.instance.metadata,
       [METADATA_KEYS.registeredAt]: String(Date.now()),
       [METADATA_KEYS.warmupMs]: String(o.warmupWindowMs),

@@ -8,8 +8,8 @@ import type { AdminHandler } from '../admin/handler.js';
 import { listenAdmin } from '../admin/server.js';
 import { ListenFailedError, StartAbortedError, WarmupFailedError, WarmupTimeoutError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ProviderServer, ResolvedProviderOptions, WarmupHook } from '../options.js';
-import { waitListening } from '../server/close.js';
+import type { ResolvedProviderOptions, WarmupHook } from '../options.js';
+import type { Transport } from '../server/transport.js';
 import { DeadlineError, withDeadline } from './timeout.js';
 
 /** A start step failed: the coded error, and fields for its log line. */
@@ -24,15 +24,14 @@ export class StartFailure extends Error {
 
 /** Waits for the server to listen, then starts the admin server on the same address unless told otherwise. */
 export async function listening(
-  server: ProviderServer,
+  transport: Transport,
   admin: ResolvedProviderOptions['admin'],
   handler: AdminHandler,
   log: Logger,
   signal: AbortSignal,
 ): Promise<{ address: AddressInfo; adminServer: Server | undefined }> {
   try {
-    await abortable(waitListening(server), 'starting', signal);
-    const address = server.address() as AddressInfo;
+    const address = await abortable(transport.listening(), 'starting', signal);
     const adminServer =
       admin === false
         ? undefined

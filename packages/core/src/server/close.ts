@@ -46,14 +46,8 @@ export function destroyConnections(server: ProviderServer, sessions?: Http2Sessi
   else (server as Server).closeAllConnections();
 }
 
-/** Waits for `closed`; after `timeoutMs`, calls `onTimeout`, destroys every connection and waits again. */
-export async function boundedClose(
-  server: ProviderServer,
-  closed: Promise<void>,
-  timeoutMs: number,
-  onTimeout: () => void,
-  sessions?: Http2Sessions,
-): Promise<void> {
+/** Waits for `closed`; after `timeoutMs`, calls `onTimeout` (which destroys what is left) and waits again. */
+export async function boundedClose(closed: Promise<void>, timeoutMs: number, onTimeout: () => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
@@ -62,7 +56,6 @@ export async function boundedClose(
   clearTimeout(timer);
   if (result === 'timeout') {
     onTimeout();
-    destroyConnections(server, sessions);
     await closed;
   }
 }
