@@ -100,7 +100,7 @@ describe('the packed packages, installed as docs/getting-started.md says', () =>
   it('packs every package', () => {
     const tarballs = readdirSync(packed).sort();
     expect(tarballs).toEqual(
-      ['cli', 'client', 'core', 'express', 'fastify', 'nacos'].map((name) =>
+      ['cli', 'client', 'core', 'express', 'fastify', 'grpc', 'nacos'].map((name) =>
         expect.stringMatching(`^lossless-${name}-`),
       ),
     );
@@ -133,7 +133,7 @@ describe('the packed packages, installed as docs/getting-started.md says', () =>
 
   it('loads with require() from CommonJS (require(esm))', async () => {
     const script = [
-      "for (const name of ['core', 'core/metrics', 'client', 'express', 'fastify', 'nacos', 'cli']) {",
+      "for (const name of ['core', 'core/metrics', 'client', 'express', 'fastify', 'grpc', 'grpc/client', 'nacos', 'cli']) {",
       "  const m = require('@lossless/' + name);",
       "  if (Object.keys(m).length === 0) throw new Error(name + ' exports nothing');",
       '}',
@@ -150,6 +150,7 @@ describe('the packed packages, installed as docs/getting-started.md says', () =>
         ...readdirSync(packed).map((t) => join(packed, t)),
         `fastify@${catalog('fastify')}`,
         `prom-client@${catalog('prom-client')}`,
+        `@grpc/grpc-js@${catalog('@grpc/grpc-js')}`,
       ],
       app,
     );

@@ -26,6 +26,6 @@ export { PassThrough } from './interceptor/pass-through.js';
 export type { RetryDeps } from './interceptor/retry.js';
 export { retry } from './interceptor/retry.js';
 export type { ResolvedClientOptions } from './options.js';
-export { clientOptionsSchema, resolveClientOptions } from './options.js';
+export { clientOptionsSchema, clockSchema, discoveryOptions, resolveClientOptions, warmupSchema } from './options.js';
 export type { Phase, RetryInput } from './retry/policy.js';
 export { isReplayable, isRetryable, RetryBudget } from './retry/policy.js';

@@ -39,7 +39,8 @@ export type TlsConnectOptions = Pick<
   'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'rejectUnauthorized' | 'servername' | 'ciphers' | 'minVersion'
 >;
 
-const warmupSchema = group(
+/** The warm-up group (also the gRPC client's). */
+export const warmupSchema = group(
   {
     windowMs: v.optional(
       doc(
@@ -148,7 +149,8 @@ const breakerSchema = group(
   'expected an object',
 );
 
-const clockSchema = group(
+/** The test hooks' group (also the gRPC client's). */
+export const clockSchema = group(
   {
     now: v.nullish(
       doc(fn<() => number>(), 'Test hook: the monotonic clock, in ms.', {
@@ -169,6 +171,50 @@ const clockSchema = group(
   'expected an object',
 );
 
+/**
+ * The options every discovering client has, the same in @lossless/client and @lossless/grpc/client:
+ * where the registry is, the factories of its URL schemes, the logger.
+ */
+export const discoveryOptions = {
+  registry: v.nullish(
+    doc(
+      v.union(
+        [v.string(), withMethods<DiscoveryRegistry>(['subscribe', 'list'], 'expected a Registry')],
+        'expected a registry URL or a Registry',
+      ),
+      "A registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). The default is the providers' own, so that a provider and a client started with no options find each other.",
+      {
+        env: 'LOSSLESS_REGISTRY',
+        type: 'DiscoveryRegistry | string',
+        default: '`file://<os.tmpdir()>/lossless-registry`',
+      },
+    ),
+    defaultRegistryUrl,
+  ),
+  registrySchemes: v.nullish(
+    doc(
+      dictionary(
+        fn<RegistryFactory>('expected a registry factory function'),
+        'expected an object of factory functions',
+      ),
+      'Factories for URL schemes core does not know: `{ nacos: createNacosRegistry }` from `@lossless/nacos`.',
+      { type: 'Readonly<Record<string, RegistryFactory>>' },
+    ),
+    {},
+  ),
+  logger: v.nullish(
+    doc(
+      logger(),
+      'A pino-compatible logger. The default writes warnings and errors to stderr, one line each; pass `silentLogger` for silence.',
+      {
+        type: 'Logger',
+        default: 'warnings and errors to stderr',
+      },
+    ),
+    stderrLogger,
+  ),
+} as const;
+
 const serviceName = v.pipe(
   v.string('expected a host name'),
   v.check((s) => s.trim() !== '', 'expected a host name'),
@@ -176,32 +222,8 @@ const serviceName = v.pipe(
 
 export const clientOptionsSchema = group(
   {
-    registry: v.nullish(
-      doc(
-        v.union(
-          [v.string(), withMethods<DiscoveryRegistry>(['subscribe', 'list'], 'expected a Registry')],
-          'expected a registry URL or a Registry',
-        ),
-        "A registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). The default is the providers' own, so that a provider and a client started with no options find each other.",
-        {
-          env: 'LOSSLESS_REGISTRY',
-          type: 'DiscoveryRegistry | string',
-          default: '`file://<os.tmpdir()>/lossless-registry`',
-        },
-      ),
-      defaultRegistryUrl,
-    ),
-    registrySchemes: v.nullish(
-      doc(
-        dictionary(
-          fn<RegistryFactory>('expected a registry factory function'),
-          'expected an object of factory functions',
-        ),
-        'Factories for URL schemes core does not know: `{ nacos: createNacosRegistry }` from `@lossless/nacos`.',
-        { type: 'Readonly<Record<string, RegistryFactory>>' },
-      ),
-      {},
-    ),
+    registry: discoveryOptions.registry,
+    registrySchemes: discoveryOptions.registrySchemes,
     services: v.nullish(
       doc(
         list(serviceName, 'expected an array of host names'),
@@ -266,17 +288,7 @@ export const clientOptionsSchema = group(
       ),
       100,
     ),
-    logger: v.nullish(
-      doc(
-        logger(),
-        'A pino-compatible logger. The default writes warnings and errors to stderr, one line each; pass `silentLogger` for silence.',
-        {
-          type: 'Logger',
-          default: 'warnings and errors to stderr',
-        },
-      ),
-      stderrLogger,
-    ),
+    logger: discoveryOptions.logger,
     clock: v.nullish(doc(clockSchema, 'Test hooks: clocks and the random source.', { type: 'object' }), {}),
     env: environment('Where `LOSSLESS_REGISTRY` is read from.'),
   },

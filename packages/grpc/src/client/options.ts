@@ -3,61 +3,25 @@
 // The names and defaults are those of @lossless/client where the two mean the same thing.
 
 import { performance } from 'node:perf_hooks';
+import { clockSchema, discoveryOptions, warmupSchema } from '@lossless/client/internal';
 import {
   DEFAULT_MARKER_HEADER,
   type DiscoveryRegistry,
-  defaultRegistryUrl,
   InvalidOptionError,
   type Logger,
   type RegistryFactory,
-  stderrLogger,
 } from '@lossless/core';
 import {
-  dictionary,
   doc,
+  environment,
   environmentOf,
-  fn,
   group,
   headerName,
-  logger,
   numberIn,
   parseOptions,
   sourceOf,
-  withMethods,
 } from '@lossless/core/internal';
 import * as v from 'valibot';
-
-const warmupSchema = group(
-  {
-    windowMs: v.optional(
-      doc(
-        numberIn(0, Number.MAX_SAFE_INTEGER, { message: 'expected a number of milliseconds >= 0' }),
-        "Warm-up window, in ms, when the provider's metadata (`lossless.warmup-ms`) gives none. 60000: the providers' own default.",
-      ),
-      60_000,
-    ),
-    floor: v.optional(
-      doc(
-        v.pipe(
-          v.number('expected a share in (0, 1]'),
-          v.finite('expected a share in (0, 1]'),
-          v.gtValue(0, 'expected a share in (0, 1]'),
-          v.maxValue(1, 'expected a share in (0, 1]'),
-        ),
-        'Share of its weight a brand-new instance gets. 0.1: enough traffic to warm it up, too little to hurt if it is slow.',
-      ),
-      0.1,
-    ),
-    aggression: v.optional(
-      doc(
-        numberIn(0.01, 100),
-        "Curve of the ramp: 1 is linear, larger ramps faster early (Envoy's slow-start aggression). 1: Envoy's default.",
-      ),
-      1,
-    ),
-  },
-  'expected an object',
-);
 
 const retrySchema = group(
   {
@@ -86,55 +50,10 @@ const retrySchema = group(
   'expected an object',
 );
 
-const clockSchema = group(
-  {
-    now: v.nullish(
-      doc(fn<() => number>(), 'Test hook: the monotonic clock, in ms.', {
-        type: '() => number',
-        default: '`performance.now`',
-      }),
-    ),
-    wallNow: v.nullish(
-      doc(fn<() => number>(), 'Test hook: the wall clock, in ms.', { type: '() => number', default: '`Date.now`' }),
-    ),
-    random: v.nullish(
-      doc(fn<() => number>(), 'Test hook: the random source, in [0, 1).', {
-        type: '() => number',
-        default: '`Math.random`',
-      }),
-    ),
-  },
-  'expected an object',
-);
-
 export const grpcClientOptionsSchema = group(
   {
-    registry: v.nullish(
-      doc(
-        v.union(
-          [v.string(), withMethods<DiscoveryRegistry>(['subscribe', 'list'], 'expected a Registry')],
-          'expected a registry URL or a Registry',
-        ),
-        "A registry, or a registry URL (`file:///dir`, `static://...`, `nacos://...` with `registrySchemes`). The default is the providers' own, so that a provider and a client started with no options find each other.",
-        {
-          env: 'LOSSLESS_REGISTRY',
-          type: 'DiscoveryRegistry | string',
-          default: '`file://<os.tmpdir()>/lossless-registry`',
-        },
-      ),
-      defaultRegistryUrl,
-    ),
-    registrySchemes: v.nullish(
-      doc(
-        dictionary(
-          fn<RegistryFactory>('expected a registry factory function'),
-          'expected an object of factory functions',
-        ),
-        'Factories for URL schemes core does not know: `{ nacos: createNacosRegistry }` from `@lossless/nacos`.',
-        { type: 'Readonly<Record<string, RegistryFactory>>' },
-      ),
-      {},
-    ),
+    registry: discoveryOptions.registry,
+    registrySchemes: discoveryOptions.registrySchemes,
     markerHeader: v.nullish(
       doc(
         headerName(),
@@ -154,25 +73,9 @@ export const grpcClientOptionsSchema = group(
       ),
       100,
     ),
-    logger: v.nullish(
-      doc(
-        logger(),
-        'A pino-compatible logger. The default writes warnings and errors to stderr, one line each; pass `silentLogger` for silence.',
-        { type: 'Logger', default: 'warnings and errors to stderr' },
-      ),
-      stderrLogger,
-    ),
+    logger: discoveryOptions.logger,
     clock: v.nullish(doc(clockSchema, 'Test hooks for time and randomness.', { type: 'object' }), {}),
-    env: v.nullish(
-      doc(
-        v.custom<Readonly<Record<string, string | undefined>>>(
-          (e) => typeof e === 'object' && e !== null,
-          'expected an object of strings',
-        ),
-        'Where the `LOSSLESS_*` variables are read from.',
-        { type: 'Readonly<Record<string, string | undefined>>', default: '`process.env`' },
-      ),
-    ),
+    env: environment('Where `LOSSLESS_REGISTRY` is read from.'),
   },
   'expected an object',
 );
