@@ -4,7 +4,9 @@
 //             requests held in flight (a ring: each new request completes the oldest): ns per request;
 //   request   createClient().request() against one echo process that listens on N loopback addresses
 //             (127.0.0.1 ... one port: N instances), closed loop, --concurrency in flight: the client
-//             process' CPU per request (user + system), the figure the issue states;
+//             process' CPU per request (user + system), the figure the issue states; and in the same
+//             round, the baseline: undici's own request() through an Agent, in round robin over the
+//             same N origins, which pays for N connections (sockets, pools, timers) with no balancer;
 //   at rest   (--rest) a client following --services services of --per-service instances each on the
 //             file registry: heap and RSS, and CPU over --rest-seconds with no request at all. With
 //             --rest-registry file,nacos the same on Nacos over gRPC too (`nacos`: a local rnacos
@@ -29,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createClient } from '@lossless/client';
 import { balance, ServiceTable } from '@lossless/client/internal';
 import { FileRegistry, silentLogger } from '@lossless/core';
+import { Agent, request as undiciRequest } from 'undici';
 import { exposeGc, flags, fmt, gitCommit, loopback, median, render, usageError, versionOf } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
@@ -88,7 +91,7 @@ function usage(message) {
 
 // the whole run is bounded
 const plannedS =
-  (args['rest-only'] ? 0 : rounds * counts.length * (warmupS + durationS + 2)) +
+  (args['rest-only'] ? 0 : rounds * counts.length * 2 * (warmupS + durationS + 2)) +
   (args.rest ? (restSeconds + 60) * restRegistries.length : 0);
 setTimeout(
   () => {
@@ -366,6 +369,7 @@ console.log(
 );
 const pick = Object.fromEntries(counts.map((n) => [n, []]));
 const request = Object.fromEntries(counts.map((n) => [n, []]));
+const baseline = Object.fromEntries(counts.map((n) => [n, []]));
 if (!args['rest-only']) {
   const echoes = new Map();
   for (const n of counts) echoes.set(n, await startEcho(n));
@@ -379,6 +383,20 @@ if (!args['rest-only']) {
       return [n, createClient({ registry, services: ['svc'] })];
     }),
   );
+  // the baseline: plain undici over the same origins, with the client's keep-alive timeout
+  const plain = new Map(
+    counts.map((n) => {
+      const { port } = echoes.get(n);
+      const origins = instances('svc', n, port).map((i) => `http://${i.ip}:${i.port}/`);
+      const agent = new Agent({ keepAliveTimeout: 4000 });
+      let next = 0;
+      return [n, { agent, url: () => origins[next++ % origins.length] }];
+    }),
+  );
+  const check = async ({ statusCode, body }) => {
+    const text = await body.text();
+    if (statusCode !== 200 || text !== 'ok') throw new Error(`unexpected ${statusCode}`);
+  };
   for (let r = 0; r < rounds; r++) {
     const order = counts.map((_, i) => counts[(i + r) % counts.length]);
     const line = [];
@@ -386,25 +404,47 @@ if (!args['rest-only']) {
       gc?.();
       pick[n].push(await pickNsPerRequest(n));
       const client = clients.get(n);
-      const res = await drive(async () => {
-        const { statusCode, body } = await client.request('http://svc/');
-        const text = await body.text();
-        if (statusCode !== 200 || text !== 'ok') throw new Error(`unexpected ${statusCode}`);
-      });
-      request[n].push(res.cpuUsPerReq);
-      line.push(
-        `${n}: pick ${fmt(pick[n].at(-1), 0)} ns, ${fmt(res.cpuUsPerReq, 1)} µs CPU/req (${Math.round(res.perSecond)}/s)`,
-      );
+      const { agent, url } = plain.get(n);
+      // alternate which goes first, so that neither always runs on a warmer machine
+      const measure = [
+        async () => {
+          const res = await drive(async () => check(await client.request('http://svc/')));
+          request[n].push(res.cpuUsPerReq);
+          return `lossless ${fmt(res.cpuUsPerReq, 1)} µs CPU/req (${Math.round(res.perSecond)}/s)`;
+        },
+        async () => {
+          const res = await drive(async () => check(await undiciRequest(url(), { dispatcher: agent })));
+          baseline[n].push(res.cpuUsPerReq);
+          return `undici ${fmt(res.cpuUsPerReq, 1)}`;
+        },
+      ];
+      if (r % 2 === 1) measure.reverse();
+      const said = [];
+      for (const m of measure) said.push(await m());
+      line.push(`${n}: pick ${fmt(pick[n].at(-1), 0)} ns, ${said.join(', ')}`);
     }
     console.log(`round ${r + 1}/${rounds}: ${line.join('; ')}`);
   }
   for (const client of clients.values()) await client.close();
+  for (const { agent } of plain.values()) await agent.close();
   for (const { child } of echoes.values()) child.kill('SIGKILL');
 
   const base = counts[0];
   const ratio = (series, n) => median(series[n].map((v, i) => v / series[base][i]));
+  // lossless over undici in the same round, then how that grows with the fleet
+  const over = Object.fromEntries(counts.map((n) => [n, request[n].map((v, i) => v / baseline[n][i])]));
   const rows = [
-    ['instances', 'pick ns/req (median)', `pick vs ${base}`, 'client CPU µs/req (median)', `CPU vs ${base}`],
+    [
+      'instances',
+      'pick ns/req',
+      `pick vs ${base}`,
+      'lossless CPU µs/req',
+      `vs ${base}`,
+      'undici CPU µs/req',
+      `vs ${base}`,
+      'lossless / undici',
+      `lossless / undici vs ${base}`,
+    ],
   ];
   for (const n of counts)
     rows.push([
@@ -413,8 +453,15 @@ if (!args['rest-only']) {
       fmt(ratio(pick, n), 2),
       fmt(median(request[n]), 1),
       fmt(ratio(request, n), 2),
+      fmt(median(baseline[n]), 1),
+      fmt(ratio(baseline, n), 2),
+      fmt(median(over[n]), 2),
+      fmt(ratio(over, n), 2),
     ]);
   console.log(`\n${render(rows)}`);
+  console.log(
+    'medians over rounds (ratios: of the per-round ratios). undici: request() through an Agent in round robin over the same origins: what N connections cost without a balancer',
+  );
 }
 
 let rest;
@@ -444,6 +491,7 @@ if (args.json !== undefined) {
         rounds,
         pick,
         request,
+        baseline,
         rest,
       },
       null,
