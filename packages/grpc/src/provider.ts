@@ -5,7 +5,14 @@
 // after its registration was lost.
 
 import { type Metadata, type Server, ServerCredentials } from '@grpc/grpc-js';
-import { type AnyResponse, InvalidOptionError, Provider, type ProviderOptions, type StateChange } from '@lossless/core';
+import {
+  type AnyResponse,
+  InvalidOptionError,
+  ListenFailedError,
+  Provider,
+  type ProviderOptions,
+  type StateChange,
+} from '@lossless/core';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { CallTracker } from './server/calls.js';
 import { GrpcTransport } from './server/transport.js';
@@ -57,11 +64,16 @@ export class GrpcProvider extends Provider {
   /**
    * Binds `port` (`host:port`, as grpc-js' bindAsync takes it; default insecure credentials), then
    * resolves with the bound port number once the instance is warmed up, registered and ready. Rejects
-   * when the port cannot be bound or a warm-up hook fails.
+   * when the port cannot be bound (`LOSSLESS_ERR_LISTEN`, grpc-js' error as its cause) or a warm-up
+   * hook fails.
    */
   async listen(port: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
     const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(port, credentials, (error, actual) => (error === null ? resolve(actual) : reject(error)));
+      this.server.bindAsync(port, credentials, (error, actual) =>
+        // grpc-js says why in its message only ("No address added out of total 1 resolved errors:
+        // [listen EADDRINUSE: ...]"): the coded error of the HTTP providers, with grpc-js' as its cause
+        error === null ? resolve(actual) : reject(new ListenFailedError(`gRPC server on ${port}`, error)),
+      );
     });
     await this.start();
     return bound;

@@ -69,6 +69,24 @@ describe('lossless(server) for a grpc-js Server', () => {
     expect(provider.instance?.metadata.secure).toBeUndefined();
   });
 
+  it('rejects listen() on a port already taken with LOSSLESS_ERR_LISTEN, registering nothing', async () => {
+    const { port } = await boot();
+    const registry = new MemoryRegistry();
+    const provider = lossless(new grpc.Server(), {
+      service: 'echo',
+      registry,
+      admin: false,
+      signals: false,
+      exit: false,
+    });
+    started.push({ provider, clients: [] });
+    const error = await provider.listen(`127.0.0.1:${port}`).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'LOSSLESS_ERR_LISTEN', name: 'ListenFailedError' });
+    expect(String((error as Error).message)).toContain('EADDRINUSE');
+    expect((error as Error).cause).toBeInstanceOf(Error);
+    expect(registry.instances.size).toBe(0);
+  });
+
   it('follows a bind made with the server own bindAsync()', async () => {
     const registry = new MemoryRegistry();
     const server = new grpc.Server();
