@@ -156,6 +156,35 @@ describe('health service', () => {
     await drained;
   });
 
+  it('a drain during the warm-up: listen() rejects with LOSSLESS_ERR_START_ABORTED, nothing registered, the provider stopped', async () => {
+    const registry = new MemoryRegistry();
+    const server = new grpc.Server();
+    server.addService(echoService, echoImplementation());
+    const provider = lossless(server, {
+      service: 'echo',
+      registry,
+      admin: false,
+      signals: false,
+      exit: false,
+      drain: { quietWindowMs: 50, maxDrainMs: 3000 },
+      // a warm-up that never ends by itself: only the drain's abort ends it
+      warmups: [
+        {
+          name: 'slow',
+          run: (signal) =>
+            new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+        },
+      ],
+    });
+    started.push({ provider, clients: [] });
+    const listening = provider.listen('127.0.0.1:0').catch((e: unknown) => e);
+    await until(() => provider.state === 'warming', 'warming');
+    await provider.drain();
+    expect(await listening).toMatchObject({ code: 'LOSSLESS_ERR_START_ABORTED' });
+    expect(registry.instances.size).toBe(0);
+    expect(provider.state).toBe('stopped');
+  });
+
   it('answers NOT_SERVING while registering again after the registration was lost', async () => {
     const { provider, registry, port } = await boot({ registration: { checkIntervalMs: 20, confirmTimeoutMs: 0 } });
     expect(await healthCheck(port)).toBe('SERVING');
