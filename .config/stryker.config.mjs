@@ -1,7 +1,8 @@
 // Mutation testing (`pnpm mutation`, not in CI: it runs the unit tests once per mutant, about two and
-// a half hours on 2 cores for these 2,940 mutants; `--mutate <glob>` narrows it to some modules). Stryker changes the source of the modules below one small way at a time and
-// runs the unit tests against each change; a mutant that no test notices is a gap in the tests.
-// The score per module is in test/README.md.
+// a half hours on 2 cores for these 2,940 mutants; `--mutate <glob>` narrows it to some modules).
+// Stryker changes the source of the modules below one small way at a time and runs the unit tests
+// against each change; a mutant that no test notices is a gap in the tests. The scores measured are
+// in test/README.md.
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
