@@ -1,0 +1,224 @@
+// The retry interceptor by itself, over a dispatch the test drives by hand: what the caller's
+// controller does to the attempt under way, which idempotency keys count in every header format,
+// the budget a marked 503 spends, and the retry event.
+
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { Dispatcher } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLIENT_CHANNELS, type RetryEvent } from '../../src/channels.js';
+import { retry } from '../../src/interceptor/retry.js';
+import { RetryBudget } from '../../src/retry/policy.js';
+
+const MARKER = 'x-lossless-offline';
+
+interface AttemptController extends Dispatcher.DispatchController {
+  readonly rawHeaders?: Buffer[];
+  readonly rawTrailers?: Buffer[];
+}
+
+/** One attempt the test plays: its handler, and a controller that records what it was told. */
+interface Attempt {
+  readonly handler: Dispatcher.DispatchHandler;
+  readonly controller: AttemptController & { told: string[] };
+}
+
+function harness(o: { budget?: RetryBudget; attempts?: number; timeoutMs?: number } = {}) {
+  const attempts: Attempt[] = [];
+  const dispatch = retry({
+    attempts: o.attempts ?? 3,
+    budget: o.budget ?? new RetryBudget(0.1, 10),
+    minDelayMs: 0,
+    maxDelayMs: 0,
+    timeoutMs: o.timeoutMs ?? 0,
+    idempotencyHeader: 'idempotency-key',
+    markerHeader: MARKER,
+    serviceOf: (origin) => (origin === 'http://svc' ? 'svc' : undefined),
+  })((_opts, handler) => {
+    const told: string[] = [];
+    const controller = {
+      told,
+      aborted: false,
+      paused: false,
+      reason: null as Error | null,
+      rawHeaders: [Buffer.from('x-raw'), Buffer.from('1')],
+      rawTrailers: [Buffer.from('x-trailer'), Buffer.from('2')],
+      abort(reason: Error) {
+        told.push(`abort ${reason.message}`);
+        this.aborted = true;
+        this.reason = reason;
+      },
+      pause() {
+        told.push('pause');
+      },
+      resume() {
+        told.push('resume');
+      },
+    };
+    attempts.push({ handler, controller });
+    return true;
+  });
+  return { dispatch, attempts };
+}
+
+/** The caller: records its callbacks and keeps the controller retry gave it. */
+function caller() {
+  const seen: string[] = [];
+  let controller: Dispatcher.DispatchController | undefined;
+  let failure: (Error & { code?: string }) | undefined;
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart: (c) => {
+      controller = c;
+    },
+    onResponseStart: (_c, status) => seen.push(`start ${status}`),
+    onResponseData: (_c, chunk) => seen.push(`data ${chunk}`),
+    onResponseEnd: () => seen.push('end'),
+    onResponseError: (_c, error) => {
+      failure = error;
+      seen.push(`error ${(error as Error & { code?: string }).code ?? error.message}`);
+    },
+  };
+  return {
+    handler,
+    seen,
+    get controller() {
+      if (controller === undefined) throw new Error('no controller yet');
+      return controller as AttemptController;
+    },
+    get failure() {
+      return failure;
+    },
+  };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+const coded = (message: string, code: string) => Object.assign(new Error(message), { code });
+
+function answer(a: Attempt, status: number, headers: Record<string, string> = {}, body = 'ok'): void {
+  a.handler.onRequestSent?.();
+  a.handler.onResponseStart?.(a.controller, status, headers, String(status));
+  a.handler.onResponseData?.(a.controller, Buffer.from(body));
+  a.handler.onResponseEnd?.(a.controller, {});
+}
+
+const subscribers: [string, (message: unknown) => void][] = [];
+afterEach(() => {
+  for (const [name, fn] of subscribers.splice(0)) diagnosticsChannel.unsubscribe(name, fn);
+});
+
+describe('the retry interceptor', () => {
+  it("passes the caller's pause, resume and abort to the attempt under way, and answers for it", async () => {
+    const { dispatch, attempts } = harness();
+    const c = caller();
+    dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+    // paused before the attempt started: the attempt starts paused
+    c.controller.pause();
+    expect(c.controller.paused).toBe(true);
+    const a = attempts[0] as Attempt;
+    a.handler.onRequestStart?.(a.controller, {});
+    expect(a.controller.told).toEqual(['pause']);
+    c.controller.resume();
+    expect(c.controller.paused).toBe(false);
+    expect(a.controller.told).toEqual(['pause', 'resume']);
+    // the raw headers and trailers are the attempt's
+    expect(c.controller.rawHeaders).toBe(a.controller.rawHeaders);
+    expect(c.controller.rawTrailers).toBe(a.controller.rawTrailers);
+    // abort: the attempt is aborted, the caller answered with the reason, nothing retried
+    expect(c.controller.aborted).toBe(false);
+    expect(c.controller.reason).toBeNull();
+    c.controller.abort(new Error('caller gave up'));
+    expect(c.controller.aborted).toBe(true);
+    expect(c.controller.reason?.message).toBe('caller gave up');
+    expect(a.controller.told.at(-1)).toBe('abort caller gave up');
+    expect(c.seen).toEqual(['error caller gave up']);
+    a.handler.onResponseError?.(a.controller, new Error('caller gave up'));
+    await settle();
+    expect(attempts).toHaveLength(1);
+    expect(c.seen).toEqual(['error caller gave up']);
+  });
+
+  it('aborts an attempt that starts after the caller aborted', () => {
+    const { dispatch, attempts } = harness();
+    const c = caller();
+    dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+    c.controller.abort(new Error('early'));
+    const a = attempts[0] as Attempt;
+    a.handler.onRequestStart?.(a.controller, {});
+    expect(a.controller.told).toEqual(['abort early']);
+  });
+
+  it('after the response was handed on, an abort goes to that attempt alone', () => {
+    const { dispatch, attempts } = harness();
+    const c = caller();
+    dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+    const a = attempts[0] as Attempt;
+    a.handler.onRequestStart?.(a.controller, {});
+    a.handler.onResponseStart?.(a.controller, 200, {}, 'OK');
+    c.controller.abort(new Error('body no longer wanted'));
+    expect(a.controller.told).toEqual(['abort body no longer wanted']);
+    // the caller hears of it from the attempt, once
+    expect(c.seen).toEqual(['start 200']);
+    a.handler.onResponseError?.(a.controller, new Error('body no longer wanted'));
+    expect(c.seen).toEqual(['start 200', 'error body no longer wanted']);
+  });
+
+  it.each<[string, Dispatcher.DispatchOptions['headers'], boolean]>([
+    ['an object', { 'Idempotency-Key': 'k' }, true],
+    ['an object with another header', { 'x-idempotency': 'k' }, false],
+    ['a flat array', ['content-type', 'text/plain', 'idempotency-key', 'k'], true],
+    ['a flat array whose value is the name', ['x-other', 'idempotency-key'], false],
+    ['pairs', [['IDEMPOTENCY-KEY', 'k']] as unknown as string[], true],
+    ['pairs with another header', [['x-other', 'idempotency-key']] as unknown as string[], false],
+    ['a Map', new Map([['idempotency-key', 'k']]) as unknown as Record<string, string>, true],
+    ['a Map with another header', new Map([['x-other', 'k']]) as unknown as Record<string, string>, false],
+    ['none', undefined, false],
+    ['null', null as unknown as undefined, false],
+  ])('a POST reset after it was written, its headers %s: retried = %s', async (_, headers, retried) => {
+    const { dispatch, attempts } = harness();
+    const c = caller();
+    dispatch({ origin: 'http://svc', path: '/', method: 'POST', body: 'x', headers }, c.handler);
+    const a = attempts[0] as Attempt;
+    a.handler.onRequestStart?.(a.controller, {});
+    a.handler.onRequestSent?.();
+    a.handler.onResponseError?.(a.controller, coded('read ECONNRESET', 'ECONNRESET'));
+    await settle();
+    await settle();
+    expect(attempts).toHaveLength(retried ? 2 : 1);
+    if (!retried) expect(c.failure?.code).toBe('ECONNRESET');
+  });
+
+  it('a marked 503 spends one retry token, not two', async () => {
+    // no token earned per request, one to spend
+    const budget = new RetryBudget(0, 1);
+    const { dispatch, attempts } = harness({ budget });
+    const c = caller();
+    dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+    const first = attempts[0] as Attempt;
+    first.handler.onRequestStart?.(first.controller, {});
+    answer(first, 503, { [MARKER]: 'draining' }, 'draining');
+    await settle();
+    await settle();
+    expect(attempts).toHaveLength(2);
+    const second = attempts[1] as Attempt;
+    second.handler.onRequestStart?.(second.controller, {});
+    answer(second, 200);
+    expect(c.seen).toEqual(['start 200', 'data ok', 'end']);
+    expect(budget.tokens).toBe(0);
+  });
+
+  it('publishes each retry: the service, the attempt that failed, what was tried, why', async () => {
+    const events: RetryEvent[] = [];
+    const fn = (message: unknown) => events.push(message as RetryEvent);
+    diagnosticsChannel.subscribe(CLIENT_CHANNELS.retry, fn);
+    subscribers.push([CLIENT_CHANNELS.retry, fn]);
+    const { dispatch, attempts } = harness();
+    const c = caller();
+    dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+    const a = attempts[0] as Attempt;
+    a.handler.onRequestStart?.(a.controller, {});
+    a.handler.onResponseError?.(a.controller, coded('connect ECONNREFUSED', 'ECONNREFUSED'));
+    await settle();
+    await settle();
+    expect(events).toEqual([{ service: 'svc', attempt: 1, tried: [], reason: 'ECONNREFUSED' }]);
+    expect(attempts).toHaveLength(2);
+  });
+});
