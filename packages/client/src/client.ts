@@ -135,6 +135,7 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
       idempotencyHeader: o.retry.idempotencyHeader,
       markerHeader,
       serviceOf,
+      now,
     }),
   );
 

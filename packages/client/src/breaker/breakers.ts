@@ -8,7 +8,10 @@
 // argument copy per call (about 1.5 µs, more than the rest of the client): admit() asks the state,
 // success() and failure() report the outcome through opossum's own events ('fire', 'success',
 // 'failure'), which keep its rolling counts and close a half-open circuit; the rule that opens a
-// circuit is opossum's, applied in failure().
+// circuit is opossum's, applied in failure(). The successes of a closed circuit (nearly every
+// request) are not emitted one by one: two events with their argument lists and a latency entry
+// each, per request. They are counted on the breaker and added to the current bucket of opossum's
+// rolling window (its status.window) before anything reads it: the next failure, the next rotation.
 
 import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
@@ -28,7 +31,11 @@ export interface BreakerOptions {
 }
 
 type Attempt = () => Promise<unknown>;
-type Breaker = CircuitBreaker<[Attempt], unknown>;
+
+/** opossum's breaker, with the successes not yet added to its rolling window. */
+class Breaker extends CircuitBreaker<[Attempt], unknown> {
+  unrecorded = 0;
+}
 
 /**
  * An origin's circuit, as the breaker interceptor uses it. (opossum's CircuitBreaker, kept out of the
@@ -90,6 +97,10 @@ export class Breakers {
   success(origin: string): void {
     const breaker = this.#byOrigin.get(origin);
     if (breaker === undefined) return;
+    if (breaker.closed) {
+      breaker.unrecorded++;
+      return;
+    }
     this.#probing.delete(origin);
     breaker.emit('fire');
     breaker.emit('success', undefined, 0);
@@ -104,6 +115,7 @@ export class Breakers {
     const breaker = this.#byOrigin.get(origin);
     if (breaker === undefined) return;
     this.#probing.delete(origin);
+    record(breaker);
     breaker.emit('fire');
     breaker.emit('failure', error, 0);
     if (this.#connectionFailure(origin, error.code)) return;
@@ -117,7 +129,7 @@ export class Breakers {
   #breakerOf(origin: string): Breaker {
     let breaker = this.#byOrigin.get(origin);
     if (breaker === undefined) {
-      breaker = new CircuitBreaker((attempt: Attempt) => attempt(), {
+      breaker = new Breaker((attempt: Attempt) => attempt(), {
         // lossless has its own overall timeout: no timer per call
         timeout: false,
         errorThresholdPercentage: this.#options.errorThresholdPercentage,
@@ -144,7 +156,10 @@ export class Breakers {
       this.#byOrigin.set(origin, breaker);
       if (this.#bucketTimer === undefined) {
         const bucketMs = Math.max(1, Math.floor(this.#options.rollingWindowMs / BUCKETS));
-        this.#bucketTimer = setInterval(() => this.#buckets.emit('rotate'), bucketMs);
+        this.#bucketTimer = setInterval(() => {
+          for (const b of this.#byOrigin.values()) record(b);
+          this.#buckets.emit('rotate');
+        }, bucketMs);
         this.#bucketTimer.unref();
       }
     }
@@ -217,6 +232,17 @@ export class Breakers {
     clearInterval(this.#bucketTimer);
     this.#bucketTimer = undefined;
   }
+}
+
+/** Adds the successes counted on `breaker` to the current bucket of its rolling window. */
+function record(breaker: Breaker): void {
+  if (breaker.unrecorded === 0) return;
+  const bucket = breaker.status.window[0] as { fires: number; successes: number } | undefined;
+  if (bucket !== undefined) {
+    bucket.fires += breaker.unrecorded;
+    bucket.successes += breaker.unrecorded;
+  }
+  breaker.unrecorded = 0;
 }
 
 function publishCircuit(origin: string, state: 'open' | 'half-open' | 'closed'): void {

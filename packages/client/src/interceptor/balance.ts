@@ -19,7 +19,10 @@ import { type Controller, type DispatchFn, type Headers, type Interceptor, PassT
 export const kAttempt = Symbol('lossless.attempt');
 
 export interface AttemptContext {
+  /** The service named by the request's origin, or the origin itself when it names none. */
   readonly service: string;
+  /** Whether the origin names a service (else balance leaves the request alone). */
+  readonly named: boolean;
   /** Instance ids tried, in order (for errors and events). */
   readonly tried: string[];
   /** Endpoint keys tried: never picked again for this request (a few at most: a list beats a set). */
@@ -41,8 +44,10 @@ export interface BalanceDeps {
 }
 
 export function balance(deps: BalanceDeps): Interceptor {
-  return (dispatch) => (opts, handler) => {
-    const service = deps.serviceOf(String(opts.origin));
+  return (dispatch) => (opts, handler: AttemptHandler) => {
+    // retry looked the origin up already (a map lookup that hashes a new string each request)
+    const ctx = handler[kAttempt];
+    const service = ctx === undefined ? deps.serviceOf(String(opts.origin)) : ctx.named ? ctx.service : undefined;
     if (service === undefined) return dispatch(opts, handler);
     const state = deps.table.get(service);
     if (state.loaded) return route(deps, dispatch, state, opts, handler);

@@ -9,6 +9,7 @@ import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import { retryChannel } from '../channels.js';
 import { RequestTimeoutError, RetryBudgetExhaustedError } from '../errors.js';
+import { Deadlines, type Timed } from '../retry/deadlines.js';
 import { isReplayable, isRetryable, neverProcessed, type RetryBudget } from '../retry/policy.js';
 import { type AttemptContext, kAttempt } from './balance.js';
 import type { Controller, DispatchFn, Headers, Interceptor } from './pass-through.js';
@@ -22,12 +23,16 @@ export interface RetryDeps {
   readonly idempotencyHeader: string;
   readonly markerHeader: string;
   readonly serviceOf: (origin: string) => string | undefined;
+  /** The clock of the overall timeout, in ms (performance.now unless given). */
+  readonly now?: () => number;
 }
 
 export function retry(deps: RetryDeps): Interceptor {
+  const deadlines =
+    deps.timeoutMs > 0 ? new Deadlines(deps.timeoutMs, deps.now ?? performance.now.bind(performance)) : undefined;
   return (dispatch) => (opts, handler) => {
     deps.budget.onRequest();
-    new RetryRun(deps, dispatch, opts, handler).start();
+    new RetryRun(deps, deadlines, dispatch, opts, handler).start();
     return true;
   };
 }
@@ -39,12 +44,20 @@ interface AttemptFailure extends Error {
   unsent?: boolean;
 }
 
-class RetryRun implements Controller {
+/** One request: the caller's controller, the context balance reads, and an entry of the timeout list. */
+class RetryRun implements Controller, AttemptContext, Timed {
+  readonly service: string;
+  readonly named: boolean;
+  readonly tried: string[] = [];
+  readonly excluded: string[] = [];
+  deadline = 0;
+  prev: Timed | undefined;
+  next: Timed | undefined;
   readonly #deps: RetryDeps;
+  readonly #deadlines: Deadlines | undefined;
   readonly #dispatch: DispatchFn;
   readonly #opts: Dispatcher.DispatchOptions;
   readonly #upstream: Dispatcher.DispatchHandler;
-  readonly #ctx: AttemptContext;
   readonly #replayable: boolean;
   readonly #idempotent: boolean;
   /** Created on first use: most requests never abort nor retry. */
@@ -55,19 +68,22 @@ class RetryRun implements Controller {
   #committed = false;
   #finished = false;
   #attempts = 0;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(
     deps: RetryDeps,
+    deadlines: Deadlines | undefined,
     dispatch: DispatchFn,
     opts: Dispatcher.DispatchOptions,
     upstream: Dispatcher.DispatchHandler,
   ) {
     this.#deps = deps;
+    this.#deadlines = deadlines;
     this.#dispatch = dispatch;
     this.#upstream = upstream;
     const origin = String(opts.origin);
-    this.#ctx = { service: deps.serviceOf(origin) ?? origin, tried: [], excluded: [] };
+    const service = deps.serviceOf(origin);
+    this.service = service ?? origin;
+    this.named = service !== undefined;
     this.#opts = opts;
     this.#replayable = isReplayable(opts.body);
     this.#idempotent = hasIdempotencyKey(opts.headers, deps.idempotencyHeader);
@@ -122,19 +138,18 @@ class RetryRun implements Controller {
 
   start(): void {
     this.#upstream.onRequestStart?.(this, {});
-    if (this.#deps.timeoutMs > 0) {
-      // not unref'd: a caller waits on this request (in a backoff, nothing else may keep the process alive)
-      this.#timer = setTimeout(
-        () => this.abort(new RequestTimeoutError(this.#ctx.service, this.#deps.timeoutMs, this.#ctx.tried)),
-        this.#deps.timeoutMs,
-      );
-    }
     if (this.aborted) return; // aborted by the caller in onRequestStart: answered already
+    // timed from here: a caller waits on this request (in a backoff, nothing else may keep the process alive)
+    this.#deadlines?.add(this);
     // the first attempt runs outside p-retry, which costs an options copy, validation and an async
     // loop per call, and without a promise; only a failed first attempt enters p-retry (as its
     // attempt 1, so that shouldRetry, the budget and the backoff are unchanged)
     this.#attempts++;
-    this.#dispatch(this.#opts, new AttemptHandler(this, this.#ctx, noop, (first) => this.#retry(first)));
+    this.#dispatch(this.#opts, new AttemptHandler(this, undefined));
+  }
+
+  expire(): void {
+    this.abort(new RequestTimeoutError(this.service, this.#deps.timeoutMs, this.tried));
   }
 
   get #stop(): AbortController {
@@ -142,7 +157,8 @@ class RetryRun implements Controller {
     return this.#stopController;
   }
 
-  #retry(first: Error): void {
+  /** The first attempt failed: p-retry decides whether and when the next ones run. */
+  retryAfter(first: Error): void {
     let calls = 0;
     pRetry(() => (calls++ === 0 ? Promise.reject(first) : this.#run()), {
       retries: this.#deps.attempts - 1,
@@ -157,14 +173,14 @@ class RetryRun implements Controller {
         if (failure.budgetTaken === true || failure.unsent === true || this.#deps.budget.tryAcquire()) {
           if (retryChannel.hasSubscribers)
             retryChannel.publish({
-              service: this.#ctx.service,
+              service: this.service,
               attempt: this.#attempts,
-              tried: [...this.#ctx.tried],
+              tried: [...this.tried],
               reason: (error as Error & { code?: string }).code ?? error.message,
             });
           return true;
         }
-        throw new RetryBudgetExhaustedError(this.#ctx.service, this.#ctx.tried, error);
+        throw new RetryBudgetExhaustedError(this.service, this.tried, error);
       },
     }).then(
       () => {},
@@ -176,7 +192,7 @@ class RetryRun implements Controller {
   #run(): Promise<void> {
     this.#attempts++;
     return new Promise<void>((resolve, reject) => {
-      this.#dispatch(this.#opts, new AttemptHandler(this, this.#ctx, resolve, reject));
+      this.#dispatch(this.#opts, new AttemptHandler(this, { resolve, reject }));
     });
   }
 
@@ -211,12 +227,12 @@ class RetryRun implements Controller {
   /** The response reached its end (or failed after it was committed): the request is over. */
   finish(): void {
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#deadlines?.remove(this);
   }
 
   /** The request failed before a response was committed: answer the caller once. */
   fail(error: Error): void {
-    clearTimeout(this.#timer);
+    this.#deadlines?.remove(this);
     if (this.#finished || this.#committed) return;
     this.#finished = true;
     this.#upstream.onResponseError?.(this, error);
@@ -244,23 +260,34 @@ class RetryRun implements Controller {
   }
 }
 
-const noop = (): void => {};
+interface Settle {
+  readonly resolve: () => void;
+  readonly reject: (error: AttemptFailure) => void;
+}
 
 class AttemptHandler implements Dispatcher.DispatchHandler {
   /** What balance reads: the instances this request tried. */
   readonly [kAttempt]: AttemptContext;
   readonly #run: RetryRun;
-  readonly #resolve: () => void;
-  readonly #reject: (error: AttemptFailure) => void;
+  /** A retry's promise in p-retry; none for the first attempt, which runs outside it. */
+  readonly #settle: Settle | undefined;
   #sent = false;
   /** A marked 503 read away before trying elsewhere. */
   #discarded: AttemptFailure | undefined;
 
-  constructor(run: RetryRun, ctx: AttemptContext, resolve: () => void, reject: (error: AttemptFailure) => void) {
-    this[kAttempt] = ctx;
+  constructor(run: RetryRun, settle: Settle | undefined) {
+    this[kAttempt] = run;
     this.#run = run;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#settle = settle;
+  }
+
+  #resolve(): void {
+    this.#settle?.resolve();
+  }
+
+  #reject(failure: AttemptFailure): void {
+    if (this.#settle === undefined) this.#run.retryAfter(failure);
+    else this.#settle.reject(failure);
   }
 
   onRequestStart(controller: Controller): void {

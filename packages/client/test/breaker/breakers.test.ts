@@ -94,6 +94,16 @@ describe('Breakers (fake timers)', () => {
     expect(b.state(ORIGIN)).toBe('closed');
   });
 
+  it('counts successes in the window they happened in: they roll out with it', async () => {
+    const b = setup(4, 1000, 1000, 0);
+    for (let i = 0; i < 5; i++) await fire(b, succeeding);
+    vi.advanceTimersByTime(1500); // those five left the window
+    for (let i = 0; i < 3; i++) await fire(b, failing);
+    expect(b.state(ORIGIN)).toBe('closed'); // 3 requests: below volumeThreshold
+    await fire(b, failing); // 4 of 4 (with the five old successes it would be 4 of 9)
+    expect(b.state(ORIGIN)).toBe('open');
+  });
+
   it('fails fast while open without calling the action', async () => {
     const b = setup(1);
     await fire(b, failing);

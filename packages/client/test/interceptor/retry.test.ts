@@ -4,7 +4,7 @@
 
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Dispatcher } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CLIENT_CHANNELS, type RetryEvent } from '../../src/channels.js';
 import { retry } from '../../src/interceptor/retry.js';
 import { RetryBudget } from '../../src/retry/policy.js';
@@ -134,6 +134,61 @@ describe('the retry interceptor', () => {
     await settle();
     expect(attempts).toHaveLength(1);
     expect(c.seen).toEqual(['error caller gave up']);
+  });
+
+  it('holds a timer only while a request is under way: answered, failed or aborted at its start, none is left', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { dispatch, attempts } = harness({ timeoutMs: 30_000 });
+      const answered = caller();
+      dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, answered.handler);
+      expect(vi.getTimerCount()).toBe(1);
+      answer(attempts[0] as Attempt, 200);
+      expect(answered.seen).toEqual(['start 200', 'data ok', 'end']);
+      expect(vi.getTimerCount()).toBe(0);
+
+      const failed = caller();
+      dispatch({ origin: 'http://svc', path: '/', method: 'POST', body: 'x' }, failed.handler);
+      const a = attempts[1] as Attempt;
+      a.handler.onRequestSent?.();
+      a.handler.onResponseError?.(a.controller, coded('reset', 'ECONNRESET'));
+      await settle();
+      expect(failed.seen).toEqual(['error ECONNRESET']); // a POST that was written: not retried
+      expect(vi.getTimerCount()).toBe(0);
+
+      // a caller that aborts as soon as it gets the controller is answered, and nothing is timed
+      const seen: string[] = [];
+      dispatch(
+        { origin: 'http://svc', path: '/', method: 'GET' },
+        {
+          onRequestStart: (c) => c.abort(new Error('not wanted')),
+          onResponseError: (_c, error) => seen.push(error.message),
+        },
+      );
+      expect(seen).toEqual(['not wanted']);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('answers a request that outlives timeoutMs with LOSSLESS_ERR_TIMEOUT and aborts its attempt', () => {
+    vi.useFakeTimers();
+    try {
+      const { dispatch, attempts } = harness({ timeoutMs: 1000 });
+      const c = caller();
+      dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+      const a = attempts[0] as Attempt;
+      a.handler.onRequestStart?.(a.controller, {});
+      vi.advanceTimersByTime(999);
+      expect(c.seen).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(c.seen).toEqual(['error LOSSLESS_ERR_TIMEOUT']);
+      expect(a.controller.told).toEqual([expect.stringMatching(/^abort /)]);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('aborts an attempt that starts after the caller aborted', () => {
