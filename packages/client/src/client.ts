@@ -78,7 +78,18 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
   });
 
   const serviceCache = new Map<string, string | null>();
+  // the origin of the last request first: undici builds each request's origin anew, and a map lookup
+  // of a new string flattens and hashes it; a comparison does neither
+  let lastOrigin = '';
+  let lastService: string | undefined;
   const serviceOf = (origin: string): string | undefined => {
+    if (origin === lastOrigin) return lastService;
+    const service = lookUpService(origin);
+    lastOrigin = origin;
+    lastService = service;
+    return service;
+  };
+  const lookUpService = (origin: string): string | undefined => {
     const cached = serviceCache.get(origin);
     if (cached !== undefined) return cached ?? undefined;
     const service = serviceOfOrigin(origin, services);

@@ -23,10 +23,11 @@ export interface AttemptContext {
   readonly service: string;
   /** Whether the origin names a service (else balance leaves the request alone). */
   readonly named: boolean;
-  /** Instance ids tried, in order (for errors and events). */
+  /**
+   * Instance ids tried, in order (for errors and events), never picked again for this request (a
+   * few at most: a list beats a set). Ids are unique within a service, as endpoint keys are.
+   */
   readonly tried: string[];
-  /** Endpoint keys tried: never picked again for this request (a few at most: a list beats a set). */
-  readonly excluded: string[];
 }
 
 type AttemptHandler = Dispatcher.DispatchHandler & { readonly [kAttempt]?: AttemptContext };
@@ -61,9 +62,12 @@ export function balance(deps: BalanceDeps): Interceptor {
  * passed. With no usable instance left, the instances still draining (the table's last resort).
  */
 export function rotationOf(deps: BalanceDeps, state: ServiceState): Rotation {
-  const now = deps.now();
   const endpoints = state.endpoints.length > 0 ? state.endpoints : deps.table.lastResort(state);
   let rotation = state.rotation;
+  // no instance warming up: the rotation holds until the list changes, and needs no clock read
+  if (rotation !== undefined && rotation.endpoints === endpoints && rotation.validUntil === Number.POSITIVE_INFINITY)
+    return rotation;
+  const now = deps.now();
   if (rotation === undefined || rotation.endpoints !== endpoints || now >= rotation.validUntil) {
     rotation = new Rotation(endpoints, now, deps.wallNow(), deps.defaultWarmupMs, deps.curve);
     state.rotation = rotation;
@@ -81,24 +85,13 @@ function route(
   const rotation = rotationOf(deps, state);
   const ctx = handler[kAttempt];
   const breakers = deps.breakers;
-  const skip =
-    ctx !== undefined && ctx.excluded.length > 0
-      ? breakers !== undefined
-        ? (e: Endpoint) => ctx.excluded.includes(e.key) || breakers.isOpen(e.origin)
-        : (e: Endpoint) => ctx.excluded.includes(e.key)
-      : breakers?.anyOpen() === true
-        ? (e: Endpoint) => breakers.isOpen(e.origin)
-        : undefined;
-  const index = rotation.pick(deps.random, skip);
+  const index = rotation.pick(deps.random, skipOf(ctx, breakers));
   if (index < 0) {
     handler.onResponseError?.(idleController(), noInstance(state, rotation, ctx, breakers));
     return true;
   }
   const endpoint = rotation.endpoints[index] as Endpoint;
-  if (ctx !== undefined) {
-    ctx.tried.push(endpoint.instance.id);
-    ctx.excluded.push(endpoint.key);
-  }
+  ctx?.tried.push(endpoint.instance.id);
   if (pickChannel.hasSubscribers) {
     const weight = rotation.weights[index] as number;
     pickChannel.publish({
@@ -118,6 +111,24 @@ function route(
   );
 }
 
+/**
+ * What a pick must pass over: the instances this request tried, and those in an open circuit; none
+ * on a first attempt while every circuit is closed. (Built here, not in route(): closures there
+ * would cost route() a context object on every request, whichever branch is taken.)
+ */
+function skipOf(
+  ctx: AttemptContext | undefined,
+  breakers: Breakers | undefined,
+): ((e: Endpoint) => boolean) | undefined {
+  if (ctx !== undefined && ctx.tried.length > 0) {
+    const tried = ctx.tried;
+    return breakers !== undefined
+      ? (e) => tried.includes(e.instance.id) || breakers.isOpen(e.origin)
+      : (e) => tried.includes(e.instance.id);
+  }
+  return breakers?.anyOpen() === true ? (e) => breakers.isOpen(e.origin) : undefined;
+}
+
 function noInstance(
   state: ServiceState,
   rotation: Rotation,
@@ -125,7 +136,7 @@ function noInstance(
   breakers: Breakers | undefined,
 ): Error {
   const open = rotation.endpoints.filter((e) => breakers?.isOpen(e.origin) === true);
-  const untried = rotation.endpoints.filter((e) => !ctx?.excluded.includes(e.key));
+  const untried = rotation.endpoints.filter((e) => !ctx?.tried.includes(e.instance.id));
   if (open.length > 0 && untried.every((e) => open.includes(e)))
     return new AllCircuitsOpenError(
       state.name,

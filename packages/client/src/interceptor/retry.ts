@@ -49,7 +49,6 @@ class RetryRun implements Controller, AttemptContext, Timed {
   readonly service: string;
   readonly named: boolean;
   readonly tried: string[] = [];
-  readonly excluded: string[] = [];
   deadline = 0;
   prev: Timed | undefined;
   next: Timed | undefined;

@@ -151,19 +151,13 @@ describe('the balance interceptor', () => {
   it('never sends an attempt to an instance its request already tried, and notes the one it picks', async () => {
     const { dispatch, given, table } = await setup();
     const [a, b] = table.get('svc').endpoints;
-    const ctx: AttemptContext = {
-      service: 'svc',
-      named: true,
-      tried: ['i0', 'i1'],
-      excluded: [a?.key ?? '', b?.key ?? ''],
-    };
-    for (let i = 0; i < 20; i++)
-      dispatch(GET, caller({ ...ctx, tried: [...ctx.tried], excluded: [...ctx.excluded] }).handler);
+    const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
+    for (let i = 0; i < 20; i++) dispatch(GET, caller({ service: 'svc', named: true, tried: [...tried] }).handler);
     expect(new Set(given.map((g) => g.opts.origin))).toEqual(new Set(['http://10.0.0.3:8080']));
-    const noted: AttemptContext = { service: 'svc', named: true, tried: [], excluded: [] };
+    const noted: AttemptContext = { service: 'svc', named: true, tried: [] };
     dispatch(GET, caller(noted).handler);
-    expect(noted.tried).toHaveLength(1);
-    expect(noted.excluded).toHaveLength(1);
+    const picked = table.get('svc').endpoints.find((e) => e.origin === given.at(-1)?.opts.origin);
+    expect(noted.tried).toEqual([picked?.instance.id]);
   });
 
   it('skips instances whose circuit is open', async () => {
@@ -196,7 +190,7 @@ describe('the balance interceptor', () => {
     // a tried already, b in an open circuit: what is left is all open
     breakers.admit(b?.origin ?? '');
     breakers.failure(b?.origin ?? '', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
-    const c1 = caller({ service: 'svc', named: true, tried: ['i0'], excluded: [a?.key ?? ''] });
+    const c1 = caller({ service: 'svc', named: true, tried: [a?.instance.id ?? ''] });
     expect(dispatch(GET, c1.handler)).toBe(true);
     expect(given).toHaveLength(0);
     expect(c1.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_ALL_CIRCUITS_OPEN' });
@@ -209,10 +203,11 @@ describe('the balance interceptor', () => {
   it('answers LOSSLESS_ERR_NO_INSTANCE naming what was tried once every instance was tried', async () => {
     const { dispatch, given, table } = await setup({ instances: 2 });
     const [a, b] = table.get('svc').endpoints;
-    const c = caller({ service: 'svc', named: true, tried: ['i0', 'i1'], excluded: [a?.key ?? '', b?.key ?? ''] });
+    const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
+    const c = caller({ service: 'svc', named: true, tried });
     dispatch(GET, c.handler);
     expect(given).toHaveLength(0);
-    expect(c.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE', tried: ['i0', 'i1'] });
+    expect(c.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE', tried });
   });
 
   it('answers LOSSLESS_ERR_NO_INSTANCE, having tried nothing, for a service with no instance', async () => {
@@ -243,7 +238,7 @@ describe('the balance interceptor', () => {
     const picks = listen<PickEvent>(CLIENT_CHANNELS.pick);
     const { dispatch, given } = await setup({ instances: 1 });
     dispatch(GET, caller().handler);
-    dispatch(GET, caller({ service: 'svc', named: true, tried: ['x', 'y'], excluded: [] }).handler);
+    dispatch(GET, caller({ service: 'svc', named: true, tried: ['x', 'y'] }).handler);
     expect(given).toHaveLength(2);
     expect(picks).toEqual([
       {
