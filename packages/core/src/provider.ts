@@ -12,28 +12,15 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type AdminHandler, createAdminHandler } from './admin/handler.js';
 import { closeAdmin } from './admin/server.js';
-import {
-  InvalidOptionError,
-  type LosslessError,
-  ProviderStateError,
-  RegistryError,
-  StartAbortedError,
-} from './errors.js';
+import { InvalidOptionError, type LosslessError, ProviderStateError, StartAbortedError } from './errors.js';
 import { Drain, type DrainSummary, type DrainTrigger } from './lifecycle/drain.js';
-import {
-  CHANNELS,
-  type DrainEvent,
-  type ProviderEvents,
-  type ProviderStatus,
-  type StateChange,
-  type StateChangeEvent,
-} from './lifecycle/events.js';
+import { CHANNELS, type DrainEvent, type ProviderEvents, type ProviderStatus } from './lifecycle/events.js';
 import { type HookFn, Hooks } from './lifecycle/hooks.js';
-import { describeInstance, weightRamp } from './lifecycle/instance.js';
 import { Registration } from './lifecycle/registration.js';
 import { SignalHandlers } from './lifecycle/signal-handlers.js';
-import { listening, StartFailure, warmUp } from './lifecycle/startup.js';
-import { assertTransition, type LifecycleState } from './lifecycle/states.js';
+import { startUp } from './lifecycle/startup.js';
+import { StateMachine } from './lifecycle/state-machine.js';
+import type { LifecycleState } from './lifecycle/states.js';
 import type { Logger } from './logger.js';
 import {
   type ProviderOptions,
@@ -50,17 +37,21 @@ import { NodeHttpTransport } from './server/node-http.js';
 import type { InFlightLoad, Transport } from './server/transport.js';
 import { startupWarnings } from './signals.js';
 import { type AnyResponse, InFlightTracker } from './tracking/in-flight.js';
-import { VERSION } from './version.js';
 
 export { ADMIN_CLOSE_TIMEOUT_MS } from './admin/server.js';
 export type { DrainSummary, DrainTrigger } from './lifecycle/drain.js';
-export type { DrainEvent, ProviderEvents, ProviderStatus, StateChange, StateChangeEvent } from './lifecycle/events.js';
+export type {
+  DrainEvent,
+  ProviderEvents,
+  ProviderStatus,
+  StateChange,
+  StateChangeEvent,
+} from './lifecycle/events.js';
 export { CHANNELS } from './lifecycle/events.js';
 export type { HookFn } from './lifecycle/hooks.js';
 export { registrableAddress } from './lifecycle/instance.js';
 export type { RegistryOperation } from './lifecycle/registration.js';
 
-const stateChannel = diagnosticsChannel.channel(CHANNELS.state);
 const drainChannel = diagnosticsChannel.channel(CHANNELS.drain);
 
 export class Provider extends EventEmitter<ProviderEvents> {
@@ -69,12 +60,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   /** Handles the admin endpoints on any server; returns false for paths it does not serve. */
   readonly adminHandler: AdminHandler;
 
-  #state: LifecycleState = 'starting';
-  #wasReady = false;
-  #stateSince = Date.now();
-  #reason = 'not started';
-  /** Why the registry cannot be used, as found when starting; shown with the reason until registered. */
-  #registryProblem: string | undefined;
+  readonly #machine: StateMachine;
   /** The server it runs, once attached. */
   #transport: Transport | undefined;
   /** Follows the requests of a node:http(s) or node:http2 server (idle until one is attached). */
@@ -83,7 +69,6 @@ export class Provider extends EventEmitter<ProviderEvents> {
   #startPromise: Promise<void> | undefined;
   #drain: Drain | undefined;
   #drainPromise: Promise<DrainSummary> | undefined;
-  #signalsDuringDrain = 0;
   #lastSummary: DrainSummary | undefined;
   readonly #registration: Registration;
   readonly #startAbort = new AbortController();
@@ -115,17 +100,19 @@ export class Provider extends EventEmitter<ProviderEvents> {
       this,
       this.#now,
     );
+    this.#machine = new StateMachine(this, this.#log, () => ({
+      kind: this.registry.kind,
+      registered: this.#registration.registered,
+      ...this.#registration.health,
+    }));
     this.#http = new InFlightTracker(this.#now);
     this.#warmups = [...o.warmups];
+    const machine = this.#machine;
     this.adminHandler = createAdminHandler(
       {
-        livez: () => ({ ok: this.#state !== 'stopped', body: this.#probeBody() }),
-        readyz: () => ({ ok: this.#state === 'ready', body: this.#probeBody() }),
-        // started once ready the first time: a registration lost later is readiness' business
-        startupz: () => ({
-          ok: this.#wasReady || ['ready', 'draining', 'stopped'].includes(this.#state),
-          body: this.#probeBody(),
-        }),
+        livez: () => machine.livez(),
+        readyz: () => machine.readyz(),
+        startupz: () => machine.startupz(),
         status: () => this.status(),
         prestop: (method) => {
           void this.drain({ trigger: 'prestop', reason: `${method} /prestop` });
@@ -143,14 +130,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   get state(): LifecycleState {
-    return this.#state;
+    return this.#machine.state;
   }
 
   /** Why the instance is in its state (for example why it is not ready). */
   get reason(): string {
-    // before registering, nothing else would say that the registry cannot be used
-    const early = this.#state === 'starting' || this.#state === 'warming';
-    return early && this.#registryProblem !== undefined ? `${this.#reason}; ${this.#registryProblem}` : this.#reason;
+    return this.#machine.reason;
   }
 
   get inFlight(): number {
@@ -293,24 +278,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /** A snapshot for operators (GET /status, `lossless status`). */
   status(): ProviderStatus {
-    return {
-      service: this.options.service,
-      state: this.#state,
-      reason: this.reason,
-      since: new Date(this.#stateSince).toISOString(),
-      inStateMs: Date.now() - this.#stateSince,
-      inFlight: this.tracker.size,
-      oldestInFlightMs: Math.round(this.tracker.oldestAgeMs()),
-      requests: this.tracker.total,
-      registry: {
-        kind: this.registry.kind,
-        registered: this.#registration.registered,
-        instance: this.#registration.instance,
-        ...this.#registration.health,
-      },
-      lastDrain: this.#lastSummary,
-      version: VERSION,
-    };
+    return this.#machine.status(this.tracker, this.#registration.instance, this.#lastSummary);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -320,86 +288,40 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const transport = this.#transport;
     if (transport === undefined)
       throw new ProviderStateError('no server attached: pass `server` in the options or call attach(server) first');
-    const signal = this.#startAbort.signal;
     for (const warning of startupWarnings()) this.#log.warn({ code: warning.code }, warning.message);
-    void this.#checkRegistry();
-    this.#signals.install(this.options.signals, (name) => this.#onSignal(name));
-    this.#reason = 'waiting for the server to listen';
-    let address: AddressInfo;
-    try {
-      const up = await listening(transport, this.options.admin, this.adminHandler, this.#log, signal);
-      address = up.address;
-      this.#adminServer = up.adminServer;
-      this.#transition('warming', 'running warm-up hooks');
-      await warmUp(this.#warmups, signal, (name) => {
-        this.#reason = `warm-up hook "${name}" running`;
-      });
-    } catch (error) {
-      throw error instanceof StartFailure ? this.#fail(error.error, error.fields) : error;
-    }
-
-    const ramp = weightRamp(this.options, this.registry);
-    const instance = describeInstance(this.options, transport.secure, address, ramp);
-    this.#transition('registering', `registering in the ${this.registry.kind} registry`);
-    await this.#registration.register(instance, signal, (reason) => {
-      this.#reason = reason;
+    this.#signals.install(this.options.signals, {
+      log: this.#log,
+      drainTrigger: () => (this.#drainPromise === undefined ? undefined : (this.#drain?.trigger ?? 'api')),
+      stopped: () => this.state === 'stopped',
+      drain: (signal) => void this.drain({ trigger: 'signal', reason: `received ${signal}` }),
+      force: (signal) => this.#drain?.force(signal),
+      inFlight: () => this.tracker.snapshot(),
     });
-    if (signal.aborted) throw new StartAbortedError('registering');
-    this.#transition('ready', `registered in the ${this.registry.kind} registry`);
-    this.#registryProblem = undefined;
-    this.#wasReady = true;
-    this.#log.info({ instance }, 'ready: registered and serving');
-    this.#registration.watch(
-      {
-        lost: (reason) => {
-          if (this.#state === 'ready') this.#transition('registering', reason);
-        },
-        retrying: (reason) => {
-          if (this.#state === 'registering') this.#reason = reason;
-        },
-        restored: () => {
-          if (this.#state === 'registering')
-            this.#transition('ready', `registered again in the ${this.registry.kind} registry`);
-        },
+    await startUp({
+      options: this.options,
+      registry: this.registry,
+      transport,
+      adminHandler: this.adminHandler,
+      warmups: this.#warmups,
+      machine: this.#machine,
+      registration: this.#registration,
+      onReady: this.#onReady,
+      log: this.#log,
+      signal: this.#startAbort.signal,
+      adminListening: (server) => {
+        this.#adminServer = server;
       },
-      ramp,
-    );
-    this.emit('ready', instance);
-    await this.#onReady.run(this.options.hookTimeoutMs, (error) => this.#report(error));
-  }
-
-  /**
-   * A registry this process cannot use (a file registry's directory it cannot create or write) is
-   * reported at once, not only through the retries of the registration, which go on.
-   */
-  async #checkRegistry(): Promise<void> {
-    if (typeof this.registry.check !== 'function') return;
-    try {
-      await this.registry.check();
-    } catch (cause) {
-      const error = new RegistryError('check', this.options.service, cause, `${this.registry.kind} registry`);
-      this.#registryProblem = `the ${this.registry.kind} registry cannot be used: ${error.message}`;
-      this.#log.error(
-        { err: error, code: error.code },
-        `${error.message}; the instance cannot register until this is fixed (registration keeps trying)`,
-      );
-      this.emit('error', error);
-    }
-  }
-
-  /** Start-up failed: not ready, never registered; only a drain ends the process. */
-  #fail(error: LosslessError, fields: object = {}): LosslessError {
-    this.#transition('failed', error.message);
-    this.#log.error({ err: error, code: error.code, ...fields }, error.message);
-    this.emit('error', error);
-    return error;
+      ready: (instance) => this.emit('ready', instance),
+      report: (error) => this.#report(error),
+      emitError: (error) => this.emit('error', error),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
   // drain
 
   async #runDrain(trigger: DrainTrigger, reason: string): Promise<DrainSummary> {
-    const from = this.#state;
+    const from = this.state;
     if (from === 'stopped') throw new ProviderStateError('the provider is stopped');
     const drain = new Drain(
       {
@@ -426,20 +348,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.emit('draining', trigger, reason);
     const summary = await drain.run();
     this.#lastSummary = summary;
-    const { outcome, drainMs, arrivedDuringDrain, longestInFlightAtStartMs } = summary;
-    this.#transition('stopped', `drained (${outcome}) in ${drainMs} ms`);
-    this.#log.info(
-      {
-        drainMs,
-        arrivedDuringDrain,
-        longestInFlightAtStartMs,
-        outcome,
-        cut: summary.cut.length,
-        streamsEnded: summary.streamsEnded,
-        registry: summary.registry,
-      },
-      `drain ${outcome === 'idle' ? 'complete' : outcome}: ${drainMs} ms, ${arrivedDuringDrain} request(s) served during the drain, longest in flight at start ${longestInFlightAtStartMs} ms`,
-    );
+    this.#transition('stopped', `drained (${summary.outcome}) in ${summary.drainMs} ms`);
     if (drainChannel.hasSubscribers) drainChannel.publish({ provider: this, summary } satisfies DrainEvent);
     this.emit('stopped', summary);
     return summary;
@@ -452,27 +361,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // signals, hooks, state
-
-  #onSignal(signal: NodeJS.Signals): void {
-    if (this.#drainPromise === undefined) {
-      this.#signalsDuringDrain = 1;
-      void this.drain({ trigger: 'signal', reason: `received ${signal}` });
-      return;
-    }
-    if (this.#state === 'stopped') {
-      this.#log.info({ signal }, `${signal} after the drain ended`);
-      return;
-    }
-    // A first signal after POST /prestop or drain() joins that drain; a second signal forces the end.
-    this.#signalsDuringDrain++;
-    if (this.#signalsDuringDrain < 2) {
-      this.#log.info({ signal }, `${signal} during a drain started by ${this.#drain?.trigger}: joining it`);
-      return;
-    }
-    this.#log.warn({ signal, inFlight: this.tracker.snapshot() }, `another ${signal} during the drain: closing now`);
-    this.#drain?.force(signal);
-  }
+  // hooks, state
 
   #addHook(hooks: Hooks, fn: HookFn, name: string): this {
     if (hooks.phase !== 'onClose') this.#assertNotStarted(hooks.phase);
@@ -490,26 +379,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   #transition(to: LifecycleState, reason: string): void {
-    const from = this.#state;
-    assertTransition(from, to);
-    this.#state = to;
-    this.#stateSince = Date.now();
-    this.#reason = reason;
-    const change: StateChange = { service: this.options.service, from, to, reason };
-    this.#log.debug({ from, to, reason }, `lifecycle ${from} -> ${to}`);
-    if (stateChannel.hasSubscribers) stateChannel.publish({ provider: this, ...change } satisfies StateChangeEvent);
-    this.emit('state', change);
-  }
-
-  #probeBody(): object {
-    const health = this.#registration.health;
-    return {
-      service: this.options.service,
-      state: this.#state,
-      reason: this.reason,
-      inStateMs: Date.now() - this.#stateSince,
-      registry: { kind: this.registry.kind, registered: this.#registration.registered, ...health },
-    };
+    this.#machine.transition(to, reason);
   }
 }
 

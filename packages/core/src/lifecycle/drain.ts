@@ -140,6 +140,19 @@ export class Drain {
     await withDeadline(() => registryInstance.close(), options.registration.timeoutMs).catch((error: unknown) => {
       log.warn({ err: error }, 'closing the registry failed');
     });
+    const { drainMs, arrivedDuringDrain } = summary;
+    log.info(
+      {
+        drainMs,
+        arrivedDuringDrain,
+        longestInFlightAtStartMs: summary.longestInFlightAtStartMs,
+        outcome,
+        cut: cut.length,
+        streamsEnded,
+        registry,
+      },
+      `drain ${outcome === 'idle' ? 'complete' : outcome}: ${drainMs} ms, ${arrivedDuringDrain} request(s) served during the drain, longest in flight at start ${summary.longestInFlightAtStartMs} ms`,
+    );
     return summary;
   }
 

@@ -1,16 +1,103 @@
-// The steps of a provider's start before it registers: the server listening (and the admin server
-// beside it), then the warm-up hooks one after another. Each step stops at once when a drain begins;
-// a failure comes back as a coded error for the provider to turn into the `failed` state.
+// A provider's start: the server listening (and the admin server beside it), the warm-up hooks one
+// after another, then registered and read back, watched from then on, onReady hooks. Each step stops
+// at once when a drain begins (StartAbortedError); a listen or warm-up failure is logged, emitted and
+// leaves the provider `failed`, unregistered and not ready.
 
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AdminHandler } from '../admin/handler.js';
 import { listenAdmin } from '../admin/server.js';
-import { ListenFailedError, StartAbortedError, WarmupFailedError, WarmupTimeoutError } from '../errors.js';
+import {
+  ListenFailedError,
+  type LosslessError,
+  RegistryError,
+  StartAbortedError,
+  WarmupFailedError,
+  WarmupTimeoutError,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedProviderOptions, WarmupHook } from '../options.js';
+import type { Instance, ProviderRegistry } from '../registry/types.js';
 import type { Transport } from '../server/transport.js';
+import type { Hooks } from './hooks.js';
+import { describeInstance, weightRamp } from './instance.js';
+import type { Registration } from './registration.js';
+import type { StateMachine } from './state-machine.js';
 import { DeadlineError, withDeadline } from './timeout.js';
+
+export interface StartupContext {
+  readonly options: ResolvedProviderOptions;
+  readonly registry: ProviderRegistry;
+  readonly transport: Transport;
+  readonly adminHandler: AdminHandler;
+  readonly warmups: readonly Required<WarmupHook>[];
+  readonly machine: StateMachine;
+  readonly registration: Registration;
+  readonly onReady: Hooks;
+  readonly log: Logger;
+  /** Aborted when a drain begins. */
+  readonly signal: AbortSignal;
+  /** The admin server, once it listens (the provider closes it after the drain). */
+  readonly adminListening: (server: Server | undefined) => void;
+  /** Emits the provider's `ready` with the instance registered. */
+  readonly ready: (instance: Instance) => void;
+  /** Logs a coded failure and emits it as the provider's `error`. */
+  readonly report: (error: LosslessError) => void;
+  /** Emits the provider's `error` (for failures logged here their own way). */
+  readonly emitError: (error: LosslessError) => void;
+}
+
+/** Runs the start; resolves once ready and the onReady hooks ran. */
+export async function startUp(ctx: StartupContext): Promise<void> {
+  const { options, registry, transport, machine, registration, log, signal } = ctx;
+  void checkRegistry(ctx);
+  machine.explain('waiting for the server to listen');
+  let address: AddressInfo;
+  try {
+    const up = await listening(transport, options.admin, ctx.adminHandler, log, signal);
+    address = up.address;
+    ctx.adminListening(up.adminServer);
+    machine.transition('warming', 'running warm-up hooks');
+    await warmUp(ctx.warmups, signal, (name) => machine.explain(`warm-up hook "${name}" running`));
+  } catch (error) {
+    if (!(error instanceof StartFailure)) throw error;
+    machine.transition('failed', error.error.message);
+    log.error({ err: error.error, code: error.error.code, ...error.fields }, error.error.message);
+    ctx.emitError(error.error);
+    throw error.error;
+  }
+
+  const ramp = weightRamp(options, registry);
+  const instance = describeInstance(options, transport.secure, address, ramp);
+  machine.transition('registering', `registering in the ${registry.kind} registry`);
+  await registration.register(instance, signal, (reason) => machine.explain(reason));
+  if (signal.aborted) throw new StartAbortedError('registering');
+  machine.transition('ready', `registered in the ${registry.kind} registry`);
+  log.info({ instance }, 'ready: registered and serving');
+  registration.watch(machine.registrationWatch(registry.kind), ramp);
+  ctx.ready(instance);
+  await ctx.onReady.run(options.hookTimeoutMs, ctx.report);
+}
+
+/**
+ * A registry this process cannot use (a file registry's directory it cannot create or write) is
+ * reported at once, not only through the retries of the registration, which go on.
+ */
+async function checkRegistry(ctx: StartupContext): Promise<void> {
+  const { registry } = ctx;
+  if (typeof registry.check !== 'function') return;
+  try {
+    await registry.check();
+  } catch (cause) {
+    const error = new RegistryError('check', ctx.options.service, cause, `${registry.kind} registry`);
+    ctx.machine.registryUnusable(`the ${registry.kind} registry cannot be used: ${error.message}`);
+    ctx.log.error(
+      { err: error, code: error.code },
+      `${error.message}; the instance cannot register until this is fixed (registration keeps trying)`,
+    );
+    ctx.emitError(error);
+  }
+}
 
 /** A start step failed: the coded error, and fields for its log line. */
 export class StartFailure extends Error {
