@@ -137,7 +137,9 @@ function noInstance(
 ): Error {
   const open = rotation.endpoints.filter((e) => breakers?.isOpen(e.origin) === true);
   const untried = rotation.endpoints.filter((e) => !ctx?.tried.includes(e.instance.id));
-  if (open.length > 0 && untried.every((e) => open.includes(e)))
+  // open circuits are the reason only when they are what is left: once every instance was tried,
+  // the request has seen them all fail or go (NoInstanceError says which it tried)
+  if (untried.length > 0 && untried.every((e) => open.includes(e)))
     return new AllCircuitsOpenError(
       state.name,
       open.map((e) => e.instance.id),

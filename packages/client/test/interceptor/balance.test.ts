@@ -210,6 +210,27 @@ describe('the balance interceptor', () => {
     expect(c.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE', tried });
   });
 
+  it('answers LOSSLESS_ERR_NO_INSTANCE when every instance was tried, even one whose circuit opened since', async () => {
+    const breakers = new Breakers({
+      errorThresholdPercentage: 50,
+      volumeThreshold: 10,
+      resetTimeoutMs: 60_000,
+      rollingWindowMs: 10_000,
+      connectionFailures: 1,
+    });
+    const { dispatch, given, table } = await setup({ breakers, instances: 2 });
+    const [a, b] = table.get('svc').endpoints;
+    // b refused the connection of this request's last attempt: its circuit opened
+    breakers.admit(b?.origin ?? '');
+    breakers.failure(b?.origin ?? '', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
+    const c = caller({ service: 'svc', named: true, tried });
+    dispatch(GET, c.handler);
+    expect(given).toHaveLength(0);
+    expect(c.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE', tried });
+    breakers.shutdown();
+  });
+
   it('answers LOSSLESS_ERR_NO_INSTANCE, having tried nothing, for a service with no instance', async () => {
     const { dispatch, given } = await setup({ instances: 0 });
     const c = caller();
