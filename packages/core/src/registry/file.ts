@@ -50,6 +50,11 @@ export class FileRegistry implements Registry {
   readonly #pidns = pidNamespace();
   readonly #heartbeats = new Map<string, NodeJS.Timeout>();
   readonly #subscriptions = new Set<() => void>();
+  /**
+   * Entries as last read, by file: a file whose inode, size and mtime are unchanged is not read nor
+   * parsed again (a subscription re-lists its folder every pollMs and at every change in it).
+   */
+  readonly #parsed = new Map<string, ParsedEntry>();
   #closed = false;
 
   constructor(options: FileRegistryOptions) {
@@ -229,16 +234,25 @@ export class FileRegistry implements Registry {
   }
 
   async #readEntry(file: string, service: string): Promise<Instance | undefined> {
-    let text: string;
+    let entry: Partial<FileEntry> | undefined;
     let mtimeMs: number;
     try {
-      [text, { mtimeMs }] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+      const stats = await stat(file);
+      mtimeMs = stats.mtimeMs;
+      const known = this.#parsed.get(file);
+      if (known !== undefined && known.ino === stats.ino && known.size === stats.size && known.mtimeMs === mtimeMs) {
+        entry = known.entry;
+      } else {
+        entry = parseEntry(await readFile(file, 'utf8'));
+        if (this.#parsed.size >= MAX_PARSED) this.#parsed.clear();
+        this.#parsed.set(file, { ino: stats.ino, size: stats.size, mtimeMs, entry });
+      }
     } catch (error) {
+      this.#parsed.delete(file);
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       this.#logger.warn({ err: error, file }, 'file registry entry unreadable, skipped');
       return undefined;
     }
-    const entry = parseEntry(text);
     if (entry === undefined) {
       this.#logger.warn({ file, code: 'LOSSLESS_ERR_BAD_INSTANCE' }, 'file registry entry is not JSON, skipped');
       return undefined;
@@ -309,6 +323,17 @@ function ignoreMissing(error: NodeJS.ErrnoException): void {
 
 /** Node turns a timer above 2^31 - 1 ms into 1 ms (a busy loop); intervals stop at 24 h, as the provider's durations do. */
 const MAX_TIMER_MS = 86_400_000;
+
+/** Entries kept parsed at most (a registry of more files than this reads some of them again). */
+const MAX_PARSED = 10_000;
+
+/** A file as last read: what identifies its content on disk, and what it held. */
+interface ParsedEntry {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly entry: Partial<FileEntry> | undefined;
+}
 
 function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_VALUE): number {
   if (value === undefined) return fallback;

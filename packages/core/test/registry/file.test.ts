@@ -162,6 +162,28 @@ describe('FileRegistry', () => {
     expect(await registry.list('orders')).toEqual([{ ...a, enabled: true, weight: 7 }]);
   });
 
+  it('reads an entry again once it changed on disk, even rewritten in place to the same size', async () => {
+    const registry = makeRegistry();
+    const a = instance({ weight: 50 });
+    await registry.register(a);
+    expect(await registry.list('orders')).toEqual([a]);
+    // as an editor would: the same file (same inode), the same length, another weight and mtime
+    const file = join(dir, 'orders', `${encodeURIComponent(a.id)}.json`);
+    const text = await readFile(file, 'utf8');
+    const edited = text.replace('"weight": 50', '"weight": 60');
+    expect(edited).not.toBe(text);
+    expect(edited).toHaveLength(text.length);
+    await writeFile(file, edited);
+    const later = new Date(Date.now() + 1000);
+    await utimes(file, later, later);
+    expect(await registry.list('orders')).toEqual([{ ...a, weight: 60 }]);
+    // replaced by rename (as the registry writes), and removed
+    await registry.setWeight(a, 70);
+    expect(await registry.list('orders')).toEqual([{ ...a, weight: 70 }]);
+    await registry.deregister(a);
+    expect(await registry.list('orders')).toEqual([]);
+  });
+
   it('rejects a negative or non-finite weight in setWeight', async () => {
     const registry = makeRegistry();
     const a = instance();
