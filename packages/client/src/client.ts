@@ -146,7 +146,6 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
       idempotencyHeader: o.retry.idempotencyHeader,
       markerHeader,
       serviceOf,
-      now,
     }),
   );
 

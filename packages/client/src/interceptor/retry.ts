@@ -23,7 +23,10 @@ export interface RetryDeps {
   readonly idempotencyHeader: string;
   readonly markerHeader: string;
   readonly serviceOf: (origin: string) => string | undefined;
-  /** The clock of the overall timeout, in ms (performance.now unless given). */
+  /**
+   * The clock of the overall timeout, in ms: performance.now unless given (the timer that reads it
+   * is a real one, so a clock given here must move with real time).
+   */
   readonly now?: () => number;
 }
 
