@@ -1,6 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -172,8 +172,11 @@ describe('Provider start', () => {
       // a long warm-up: before registering, only the check can tell that the registry is unusable
       warmups: [{ name: 'slow', run: (signal) => new Promise((resolve) => signal.addEventListener('abort', resolve)) }],
     });
+    const emitted: LosslessError[] = [];
+    provider.on('error', (error) => emitted.push(error));
     const started = provider.start().catch(() => {});
     await until(() => errors.some((e) => e.code === 'LOSSLESS_ERR_REGISTRY'), 'the registry problem logged', 2000);
+    expect(emitted.map((e) => e.code)).toEqual(['LOSSLESS_ERR_REGISTRY']);
     expect(errors.find((e) => e.code === 'LOSSLESS_ERR_REGISTRY')?.msg).toMatch(/file registry check .*ENOTDIR/);
     expect(provider.state).toBe('warming');
     await until(() => adminPort() !== 0, 'the admin server');
@@ -183,6 +186,69 @@ describe('Provider start', () => {
     await provider.destroy();
     await started;
     await rm(parent, { recursive: true, force: true });
+  });
+
+  it('says it waits for the server to listen, and stops waiting when a drain begins', async () => {
+    const server = createServer();
+    servers.push(server);
+    const provider = new Provider({
+      service: 'orders',
+      registry: new MemoryRegistry(),
+      server,
+      signals: false,
+      admin: false,
+    });
+    live.push(provider);
+    const started = provider.start().catch((error: unknown) => error);
+    await until(() => provider.reason === 'waiting for the server to listen', 'the reason');
+    expect(provider.state).toBe('starting');
+    const summary = await provider.drain({ exit: false });
+    expect(await started).toMatchObject({ code: 'LOSSLESS_ERR_START_ABORTED', state: 'starting' });
+    expect(summary.registry).toBe('not-registered');
+  });
+
+  it('aborts a registration under way when a drain begins: start() rejects, nothing is left registered', async () => {
+    const registry = new MemoryRegistry();
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    const register = registry.register.bind(registry);
+    registry.register = async (instance) => {
+      await landed;
+      await register(instance);
+    };
+    const { provider } = await setup({}, registry);
+    const started = provider.start().catch((error: unknown) => error);
+    await until(() => provider.state === 'registering', 'registering');
+    const draining = provider.drain({ exit: false });
+    land();
+    expect(await started).toMatchObject({ code: 'LOSSLESS_ERR_START_ABORTED', state: 'registering' });
+    await draining;
+    expect(registry.instances.size).toBe(0);
+  });
+
+  it("emits 'ready' once with the instance registered, after the transition to ready", async () => {
+    const { provider } = await setup();
+    const seen: string[] = [];
+    provider.on('state', (change) => seen.push(change.to));
+    provider.on('ready', (instance) => seen.push(`ready ${instance.id} in state ${provider.state}`));
+    await provider.start();
+    expect(seen).toEqual(['warming', 'registering', 'ready', `ready ${provider.instance?.id} in state ready`]);
+  });
+
+  it('opens the admin server on the address the server listens on, unless told another', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+    const provider = new Provider({
+      service: 'orders',
+      registry: new MemoryRegistry(),
+      server,
+      signals: false,
+      admin: { port: 0 },
+    });
+    live.push(provider);
+    await provider.start();
+    expect(provider.adminAddress?.address).toBe('127.0.0.2');
   });
 
   it('fails with a coded error when the admin port is taken', async () => {

@@ -81,7 +81,8 @@ describe('Breakers (fake timers)', () => {
     await fire(b, failing);
     await fire(b, failing); // 4 of 9: 44 %
     expect(b.state(ORIGIN)).toBe('closed');
-    await fire(b, failing); // 5 of 10
+    await fire(b, failing); // 5 of 10: not above 50 %
+    expect(b.state(ORIGIN)).toBe('closed');
     await fire(b, failing); // 6 of 11: 55 %
     expect(b.state(ORIGIN)).toBe('open');
   });
@@ -197,6 +198,73 @@ describe('Breakers (fake timers)', () => {
     for (let i = 0; i < 4; i++) b.failure(ORIGIN, connectionFailure('ECONNREFUSED'));
     for (let i = 0; i < 10; i++) b.failure(ORIGIN, connectionFailure(i % 2 === 0 ? undefined : 'LOSSLESS_ERR_TIMEOUT'));
     expect(b.state(ORIGIN)).toBe('closed');
+  });
+
+  it.each([
+    'ECONNREFUSED',
+    'UND_ERR_CONNECT_TIMEOUT',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'ECONNRESET',
+    'UND_ERR_SOCKET',
+    'EPIPE',
+  ])('takes %s for a connection failure', async (code) => {
+    const b = setup(4);
+    for (let i = 0; i < 100; i++) await fire(b, succeeding);
+    for (let i = 0; i < 5; i++) b.failure(ORIGIN, connectionFailure(code));
+    expect(b.state(ORIGIN)).toBe('open');
+  });
+
+  it('counts failures anywhere in the rolling window, not only in its last bucket', async () => {
+    const b = setup(4, 1000, 10_000, 0);
+    for (let i = 0; i < 3; i++) await fire(b, failing);
+    vi.advanceTimersByTime(5000); // half the window later: still in it
+    await fire(b, failing);
+    expect(b.state(ORIGIN)).toBe('open');
+  });
+
+  it('lets a probe through each time the circuit goes half-open again', async () => {
+    const b = setup(1, 1000);
+    await fire(b, failing);
+    vi.advanceTimersByTime(1000);
+    expect(await fire(b, succeeding)).toEqual({ ok: true }); // the probe closes it
+    expect(b.state(ORIGIN)).toBe('closed');
+    vi.advanceTimersByTime(20_000); // the earlier requests left the window
+    await fire(b, failing);
+    expect(b.state(ORIGIN)).toBe('open');
+    vi.advanceTimersByTime(1000);
+    expect(b.state(ORIGIN)).toBe('half-open');
+    expect(b.isOpen(ORIGIN)).toBe(false);
+    expect(b.admit(ORIGIN)).toBe(true);
+    expect(b.admit(ORIGIN)).toBe(false); // one probe at a time
+  });
+
+  it('says whether any circuit is open, and forgets an origin that left with its open circuit', async () => {
+    const b = setup(1);
+    expect(b.anyOpen()).toBe(false);
+    await fire(b, succeeding, 'http://10.0.0.2:8080');
+    expect(b.anyOpen()).toBe(false);
+    await fire(b, failing);
+    expect(b.anyOpen()).toBe(true);
+    b.forget(ORIGIN);
+    expect(b.anyOpen()).toBe(false);
+    expect(b.state(ORIGIN)).toBe('closed');
+    expect(b.size).toBe(1);
+    // back in the registry: a new circuit, closed, with a clean window
+    expect(await fire(b, succeeding)).toEqual({ ok: true });
+    expect(b.size).toBe(2);
+  });
+
+  it('shutdown() forgets every circuit and stops the shared timer', async () => {
+    const b = setup(1);
+    await fire(b, failing);
+    await fire(b, succeeding, 'http://10.0.0.2:8080');
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    b.shutdown();
+    expect(b.size).toBe(0);
+    expect(b.anyOpen()).toBe(false);
+    expect(b.state(ORIGIN)).toBe('closed');
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('takes the number in a row from breaker.connectionFailures; 0 turns the rule off', async () => {
