@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -131,6 +131,22 @@ describe('FileRegistry', () => {
     await writer.register(b);
     await writer.register(a);
     expect((await reader.list('orders')).map((i) => i.id)).toEqual(['127.0.0.1:8081', '127.0.0.1:8082']);
+  });
+
+  it('keeps its entries fresh with a heartbeat while registered, and stops once deregistered', async () => {
+    const { logger, calls } = recordingLogger();
+    const registry = makeRegistry({ heartbeatMs: 50, staleMs: 200, logger });
+    const a = instance();
+    await registry.register(a);
+    const file = join(dir, 'orders', `${encodeURIComponent(a.id)}.json`);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(file, old, old);
+    await pollUntil(async () => Date.now() - (await stat(file)).mtimeMs < 1000, 'a heartbeat');
+    await registry.deregister(a);
+    expect(await exists(file)).toBe(false);
+    // a heartbeat left running would fail on the missing file, and say so
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(calls.filter((c) => c.msg === 'file registry heartbeat failed')).toEqual([]);
   });
 
   it('keeps service names and ids that are not safe file names apart', async () => {
