@@ -81,6 +81,23 @@ function caller(ctx?: AttemptContext) {
 
 const GET = { origin: 'http://svc', path: '/', method: 'GET' } as Dispatcher.DispatchOptions;
 
+/** Breakers whose circuit opens at an origin's first refused connection. */
+function openOnFirstRefusal(): Breakers {
+  return new Breakers({
+    errorThresholdPercentage: 50,
+    volumeThreshold: 10,
+    resetTimeoutMs: 60_000,
+    rollingWindowMs: 10_000,
+    connectionFailures: 1,
+  });
+}
+
+/** A request to `origin` whose connection was refused: its circuit opens. */
+function refuse(breakers: Breakers, origin: string): void {
+  breakers.admit(origin);
+  breakers.failure(origin, Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+}
+
 describe('the balance interceptor', () => {
   it('leaves an origin that is not a service alone: the same options and handler', async () => {
     const { dispatch, given } = await setup();
@@ -161,16 +178,9 @@ describe('the balance interceptor', () => {
   });
 
   it('skips instances whose circuit is open', async () => {
-    const breakers = new Breakers({
-      errorThresholdPercentage: 50,
-      volumeThreshold: 10,
-      resetTimeoutMs: 60_000,
-      rollingWindowMs: 10_000,
-      connectionFailures: 1,
-    });
+    const breakers = openOnFirstRefusal();
     const { dispatch, given } = await setup({ breakers });
-    breakers.admit('http://10.0.0.1:8080');
-    breakers.failure('http://10.0.0.1:8080', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    refuse(breakers, 'http://10.0.0.1:8080');
     expect(breakers.isOpen('http://10.0.0.1:8080')).toBe(true);
     for (let i = 0; i < 30; i++) dispatch(GET, caller().handler);
     expect(given.map((g) => g.opts.origin)).not.toContain('http://10.0.0.1:8080');
@@ -178,18 +188,11 @@ describe('the balance interceptor', () => {
   });
 
   it('answers LOSSLESS_ERR_ALL_CIRCUITS_OPEN when every instance left is in an open circuit', async () => {
-    const breakers = new Breakers({
-      errorThresholdPercentage: 50,
-      volumeThreshold: 10,
-      resetTimeoutMs: 60_000,
-      rollingWindowMs: 10_000,
-      connectionFailures: 1,
-    });
+    const breakers = openOnFirstRefusal();
     const { dispatch, given, table } = await setup({ breakers, instances: 2 });
     const [a, b] = table.get('svc').endpoints;
     // a tried already, b in an open circuit: what is left is all open
-    breakers.admit(b?.origin ?? '');
-    breakers.failure(b?.origin ?? '', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    refuse(breakers, b?.origin ?? '');
     const c1 = caller({ service: 'svc', named: true, tried: [a?.instance.id ?? ''] });
     expect(dispatch(GET, c1.handler)).toBe(true);
     expect(given).toHaveLength(0);
@@ -211,18 +214,11 @@ describe('the balance interceptor', () => {
   });
 
   it('answers LOSSLESS_ERR_NO_INSTANCE when every instance was tried, even one whose circuit opened since', async () => {
-    const breakers = new Breakers({
-      errorThresholdPercentage: 50,
-      volumeThreshold: 10,
-      resetTimeoutMs: 60_000,
-      rollingWindowMs: 10_000,
-      connectionFailures: 1,
-    });
+    const breakers = openOnFirstRefusal();
     const { dispatch, given, table } = await setup({ breakers, instances: 2 });
     const [a, b] = table.get('svc').endpoints;
     // b refused the connection of this request's last attempt: its circuit opened
-    breakers.admit(b?.origin ?? '');
-    breakers.failure(b?.origin ?? '', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    refuse(breakers, b?.origin ?? '');
     const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
     const c = caller({ service: 'svc', named: true, tried });
     dispatch(GET, c.handler);
