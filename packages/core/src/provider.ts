@@ -343,12 +343,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#drain = drain;
     // never registered again from now on
     this.#registration.stopWatching();
-    this.#transition('draining', `${reason}: going offline`);
+    this.#machine.transition('draining', `${reason}: going offline`);
     this.#startAbort.abort(new StartAbortedError(from));
     this.emit('draining', trigger, reason);
     const summary = await drain.run();
     this.#lastSummary = summary;
-    this.#transition('stopped', `drained (${summary.outcome}) in ${summary.drainMs} ms`);
+    this.#machine.transition('stopped', `drained (${summary.outcome}) in ${summary.drainMs} ms`);
     if (drainChannel.hasSubscribers) drainChannel.publish({ provider: this, summary } satisfies DrainEvent);
     this.emit('stopped', summary);
     return summary;
@@ -376,10 +376,6 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   #assertNotStarted(what: string): void {
     if (this.#startPromise !== undefined) throw new ProviderStateError(`${what}() must be called before start()`);
-  }
-
-  #transition(to: LifecycleState, reason: string): void {
-    this.#machine.transition(to, reason);
   }
 }
 
