@@ -20,8 +20,28 @@ export interface DemoProvider {
   exited: Promise<number | null>;
 }
 
-/** Starts a demo provider script (its flags in `args`) and collects the events it prints. */
-export function startDemoProvider(script: string, args: readonly string[]): DemoProvider {
+export interface DemoProviderOptions {
+  readonly registry: string;
+  readonly service: string;
+  readonly name: string;
+  readonly quietWindowMs: number;
+  /** The script's other flags. */
+  readonly args?: readonly string[];
+}
+
+/** Starts a demo provider script and collects the events it prints. */
+export function startDemoProvider(script: string, o: DemoProviderOptions): DemoProvider {
+  const args = [
+    ...(o.args ?? []),
+    '--registry',
+    o.registry,
+    '--service',
+    o.service,
+    '--name',
+    o.name,
+    '--quiet-window-ms',
+    String(o.quietWindowMs),
+  ];
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const events: ProviderEvent[] = [];
   let buffer = '';

@@ -44,16 +44,7 @@ describe('a gRPC provider process drained by SIGTERM under load', () => {
   });
 
   function start(registry: string, name: string): DemoProvider {
-    const provider = startDemoProvider(PROVIDER, [
-      '--registry',
-      registry,
-      '--service',
-      SERVICE,
-      '--name',
-      name,
-      '--quiet-window-ms',
-      String(QUIET_MS),
-    ]);
+    const provider = startDemoProvider(PROVIDER, { registry, service: SERVICE, name, quietWindowMs: QUIET_MS });
     children.push(provider.child);
     return provider;
   }

@@ -35,18 +35,13 @@ describe('an HTTP/2 provider process drained by SIGTERM under load', () => {
   });
 
   function start(registry: string, tlsDir: string, name: string): DemoProvider {
-    const provider = startDemoProvider(PROVIDER, [
-      '--tls-dir',
-      tlsDir,
-      '--registry',
+    const provider = startDemoProvider(PROVIDER, {
       registry,
-      '--service',
-      SERVICE,
-      '--name',
+      service: SERVICE,
       name,
-      '--quiet-window-ms',
-      String(QUIET_MS),
-    ]);
+      quietWindowMs: QUIET_MS,
+      args: ['--tls-dir', tlsDir],
+    });
     children.push(provider.child);
     return provider;
   }

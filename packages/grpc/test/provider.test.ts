@@ -17,7 +17,8 @@ import {
 
 const started: { provider: GrpcProvider; clients: grpc.Client[] }[] = [];
 
-async function boot(options: Partial<LosslessGrpcOptions> = {}, hooks: Hooks = {}) {
+/** A provider for a grpc-js server with the echo service, not listening yet. */
+function create(options: Partial<LosslessGrpcOptions> = {}, hooks: Hooks = {}) {
   const registry = new MemoryRegistry();
   const server = new grpc.Server();
   server.addService(echoService, echoImplementation(hooks));
@@ -33,6 +34,12 @@ async function boot(options: Partial<LosslessGrpcOptions> = {}, hooks: Hooks = {
   });
   const entry = { provider, clients: [] as grpc.Client[] };
   started.push(entry);
+  return { provider, registry, server, entry };
+}
+
+/** The same, listening and ready. */
+async function boot(options: Partial<LosslessGrpcOptions> = {}, hooks: Hooks = {}) {
+  const { provider, registry, server, entry } = create(options, hooks);
   const port = await provider.listen('127.0.0.1:0');
   const client = (): grpc.Client => {
     const c = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -116,20 +123,10 @@ describe('lossless(server) for a grpc-js Server', () => {
 describe('health service', () => {
   it('answers SERVING only while ready: NOT_SERVING while warming, from the drain start, after it', async () => {
     let release!: () => void;
-    const registry = new MemoryRegistry();
-    const server = new grpc.Server();
-    server.addService(echoService, echoImplementation());
-    const provider = lossless(server, {
-      service: 'echo',
-      registry,
-      admin: false,
-      signals: false,
-      exit: false,
+    const { provider, server, entry } = create({
       health: { services: ['', 'test.Echo'] },
-      drain: { quietWindowMs: 100, maxDrainMs: 3000 },
       warmups: [{ name: 'gate', run: () => new Promise<void>((resolve) => (release = resolve)) }],
     });
-    started.push({ provider, clients: [] });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
@@ -145,7 +142,7 @@ describe('health service', () => {
     expect(provider.tracker.total).toBe(0);
 
     const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    started[0]?.clients.push(client);
+    entry.clients.push(client);
     const slow = sleepCall(client, { ms: 300 });
     await until(() => provider.inFlight === 1, 'a call in flight');
     const drained = provider.drain();
@@ -157,15 +154,7 @@ describe('health service', () => {
   });
 
   it('a drain during the warm-up: listen() rejects with LOSSLESS_ERR_START_ABORTED, nothing registered, the provider stopped', async () => {
-    const registry = new MemoryRegistry();
-    const server = new grpc.Server();
-    server.addService(echoService, echoImplementation());
-    const provider = lossless(server, {
-      service: 'echo',
-      registry,
-      admin: false,
-      signals: false,
-      exit: false,
+    const { provider, registry } = create({
       drain: { quietWindowMs: 50, maxDrainMs: 3000 },
       // a warm-up that never ends by itself: only the drain's abort ends it
       warmups: [
@@ -176,7 +165,6 @@ describe('health service', () => {
         },
       ],
     });
-    started.push({ provider, clients: [] });
     const listening = provider.listen('127.0.0.1:0').catch((e: unknown) => e);
     await until(() => provider.state === 'warming', 'warming');
     await provider.drain();
