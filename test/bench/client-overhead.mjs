@@ -8,11 +8,19 @@
 // The provider is a separate process (echo-server.mjs). Every client is driven by the same
 // closed-loop driver: --concurrency requests in flight, for --warmup then --duration seconds per
 // round. Rounds are interleaved (A B C D, B C D A, ...) so that drift on a noisy machine spreads
-// over all clients. Every dispatcher has undici's defaults: unlimited connections per origin,
-// keep-alive 4 s, no pipelining; so each opens about --concurrency connections.
+// over all clients. Each ratio is given of the medians and as the median of the per-round ratios
+// (paired: the two clients' rounds run next to each other), with a 95 % bootstrap interval of that
+// median; on a noisy machine, many short rounds (--rounds 200 --duration 0.5) narrow it. Every
+// dispatcher has undici's defaults: unlimited connections per origin, keep-alive 4 s, no
+// pipelining; so each opens about --concurrency connections.
+//
+// With --isolate each client runs in a process of its own (the rounds still alternate, one client
+// at a time), as an application runs one kind of client: in one process the clients share undici's
+// code (V8 optimises it for all their handler shapes at once) and one heap (each one's garbage is
+// collected during the others' rounds). Each client first runs one round that is not counted.
 //
 //   node test/bench/client-overhead.mjs [--rounds 5] [--duration 3] [--warmup 1] [--concurrency 50]
-//                                       [--clients a,b,...] [--json FILE]
+//                                       [--clients a,b,...] [--isolate] [--json FILE]
 //
 // Prints a table; with --json also writes the numbers and the machine. Exits 1 when a request failed.
 
@@ -25,7 +33,18 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@lossless/client';
 import { Agent, Pool, fetch as undiciFetch, request as undiciRequest } from 'undici';
-import { exposeGc, flags, fmt, gitCommit, median, pct, quantile, render, versionOf } from './report.mjs';
+import {
+  exposeGc,
+  flags,
+  fmt,
+  gitCommit,
+  median,
+  medianInterval,
+  pct,
+  quantile,
+  render,
+  versionOf,
+} from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./echo-server.mjs', import.meta.url));
 const SERVICE_URL = 'http://bench-service/';
@@ -34,6 +53,8 @@ const MAX_ERRORS_PER_ROUND = 1000;
 
 /** The provider process, once started. @type {import('node:child_process').ChildProcess | undefined} */
 let server;
+/** With --isolate, the processes that drive the clients. @type {import('node:child_process').ChildProcess[]} */
+const workers = [];
 
 const CLIENTS = {
   'undici-pool-request': { label: 'undici Pool.request', make: makePool },
@@ -56,7 +77,7 @@ const RATIOS = [
 
 const USAGE =
   'Usage: node test/bench/client-overhead.mjs [--rounds 5] [--duration 3] [--warmup 1] [--concurrency 50]\n' +
-  `  [--clients ${DEFAULT_CLIENTS.join(',')}] [--json FILE]\nclients: ${Object.keys(CLIENTS).join(', ')}`;
+  `  [--clients ${DEFAULT_CLIENTS.join(',')}] [--isolate] [--json FILE]\nclients: ${Object.keys(CLIENTS).join(', ')}`;
 const args = flags(
   {
     rounds: { type: 'string', default: '5' },
@@ -64,11 +85,15 @@ const args = flags(
     warmup: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '50' },
     clients: { type: 'string', default: DEFAULT_CLIENTS.join(',') },
+    isolate: { type: 'boolean', default: false },
     json: { type: 'string' },
+    // internal: this process is the driver of one client for an --isolate run (see runWorker)
+    worker: { type: 'string' },
+    origin: { type: 'string' },
   },
   USAGE,
 );
-const rounds = intArg('rounds', args.rounds, 1, 50);
+const rounds = intArg('rounds', args.rounds, 1, 400);
 const durationS = numArg('duration', args.duration, 0.5, 60);
 const warmupS = numArg('warmup', args.warmup, 0, 30);
 const concurrency = intArg('concurrency', args.concurrency, 1, 1000);
@@ -76,9 +101,13 @@ const clientIds = args.clients.split(',').map((s) => s.trim());
 for (const id of clientIds)
   if (!(id in CLIENTS)) fail(`--clients: unknown client "${id}" (known: ${Object.keys(CLIENTS).join(', ')})`);
 if (new Set(clientIds).size !== clientIds.length || clientIds.length === 0) fail('--clients: expected distinct names');
+if (args.worker !== undefined) {
+  await runWorker(args.worker, String(args.origin));
+  process.exit(0);
+}
 
 // the whole run is bounded: a watchdog ends it at twice the planned time plus a minute
-const plannedMs = rounds * clientIds.length * (warmupS + durationS) * 1000;
+const plannedMs = (rounds + 1) * clientIds.length * (warmupS + durationS) * 1000;
 const deadlineMs = plannedMs * 2 + 60_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -86,7 +115,8 @@ const deadlineMs = plannedMs * 2 + 60_000;
 
 const cleanups = [];
 function killServer() {
-  if (server !== undefined && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  for (const child of [server, ...workers])
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 process.on('exit', killServer);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -253,9 +283,69 @@ async function drive(call, { concurrency, warmupMs, durationMs }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// where a client's rounds run: in this process, or (--isolate) in a child process of its own that
+// drives it when told to, over IPC
+
+function inProcess({ call, close }) {
+  const gc = exposeGc();
+  return {
+    round: (settings) => {
+      gc?.();
+      return drive(call, settings);
+    },
+    close,
+  };
+}
+
+function startWorker(id, origin) {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [...process.execArgv, self, '--worker', id, '--origin', origin], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  workers.push(child);
+  let pending;
+  child.on('message', (message) => {
+    if (message.ready === true) pending?.resolve();
+    else if (message.result !== undefined) pending?.resolve(message.result);
+  });
+  child.once('exit', (code, signal) => {
+    if (!finished) fail(`the driver of ${id} exited during the run (code ${code}, signal ${signal})`);
+  });
+  const next = () =>
+    new Promise((resolve) => {
+      pending = { resolve };
+    });
+  const ready = next();
+  return ready.then(() => ({
+    round: (settings) => {
+      const result = next();
+      child.send({ round: settings });
+      return result;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.disconnect();
+      }),
+  }));
+}
+
+/** The child of an --isolate run: makes one client, drives a round each time it is told, until disconnected. */
+async function runWorker(id, origin) {
+  const { call, close } = CLIENTS[id].make(origin);
+  const gc = exposeGc();
+  process.on('message', async ({ round }) => {
+    gc?.();
+    process.send({ result: await drive(call, round) });
+  });
+  process.send({ ready: true });
+  await new Promise((resolve) => process.once('disconnect', resolve));
+  await close();
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
-const gc = exposeGc();
 const loadBefore = loadavg();
 const port = await startServer();
 let finished = false;
@@ -263,7 +353,13 @@ server.on('exit', (code, signal) => {
   if (!finished) fail(`the echo server exited during the run (code ${code}, signal ${signal})`);
 });
 const origin = `http://127.0.0.1:${port}`;
-const clients = clientIds.map((id) => ({ id, label: CLIENTS[id].label, ...CLIENTS[id].make(origin) }));
+const clients = await Promise.all(
+  clientIds.map(async (id) => ({
+    id,
+    label: CLIENTS[id].label,
+    ...(args.isolate ? await startWorker(id, origin) : inProcess(CLIENTS[id].make(origin))),
+  })),
+);
 for (const c of clients) cleanups.push(c.close);
 
 console.log(
@@ -275,6 +371,8 @@ console.log(
     `per round, about ${Math.ceil(plannedMs / 1000)} s in all`,
 );
 
+// one round each, not counted, first: a client's first seconds run code V8 has not optimised yet
+for (const c of clients) await c.round({ concurrency, warmupMs: 0, durationMs: (warmupS + durationS) * 1000 });
 const results = Object.fromEntries(clients.map((c) => [c.id, []]));
 const order = [];
 for (let r = 0; r < rounds; r++) {
@@ -283,8 +381,7 @@ for (let r = 0; r < rounds; r++) {
   order.push(roundOrder.map((c) => c.id));
   const line = [];
   for (const c of roundOrder) {
-    gc?.();
-    const res = await drive(c.call, { concurrency, warmupMs: warmupS * 1000, durationMs: durationS * 1000 });
+    const res = await c.round({ concurrency, warmupMs: warmupS * 1000, durationMs: durationS * 1000 });
     results[c.id].push(res);
     line.push(`${c.label} ${Math.round(res.throughput)}/s`);
     if (res.errors > 0) console.error(`  ${c.label}: ${res.errors} errors, first: ${res.firstError}`);
@@ -321,15 +418,25 @@ const summary = Object.fromEntries(
 );
 const ratios = RATIOS.filter(([, a, b]) => a in summary && b in summary).map(([name, a, b]) => {
   const paired = results[a].map((x, i) => x.throughput / results[b][i].throughput);
+  const cpu = results[a].map((x, i) => x.cpuUsPerReq / results[b][i].cpuUsPerReq);
   return {
     name,
     of: a,
     to: b,
     throughput: summary[a].medianThroughput / summary[b].medianThroughput,
     pairedMedian: median(paired),
+    // a 95 % interval of that median: how uncertain the machine's noise leaves it
+    pairedInterval: medianInterval(paired),
+    // client CPU per request, a over b, median of per-round ratios: the cost the throughput reflects
+    pairedCpu: median(cpu),
+    pairedCpuInterval: medianInterval(cpu),
     p50: summary[a].medianP50Ms / summary[b].medianP50Ms,
   };
 });
+
+function interval([lo, hi]) {
+  return `${fmt(lo, 3)}..${fmt(hi, 3)}`;
+}
 
 const table = [
   ['client', 'req/s (median)', 'min..max req/s', 'p50 ms', 'p99 ms', 'client CPU us/req', 'errors'],
@@ -349,8 +456,22 @@ const table = [
 console.log(`\n${render(table)}`);
 if (ratios.length > 0) {
   const ratioTable = [
-    ['ratio', 'throughput', '(median of per-round ratios)', 'p50 latency'],
-    ...ratios.map((r) => [r.name, pct(r.throughput), pct(r.pairedMedian), `x${fmt(r.p50, 2)}`]),
+    [
+      'ratio',
+      'throughput',
+      '(median of per-round ratios)',
+      '(95 % interval)',
+      'client CPU/req (per round)',
+      'p50 latency',
+    ],
+    ...ratios.map((r) => [
+      r.name,
+      pct(r.throughput),
+      pct(r.pairedMedian),
+      interval(r.pairedInterval),
+      `x${fmt(r.pairedCpu, 3)} (${interval(r.pairedCpuInterval)})`,
+      `x${fmt(r.p50, 2)}`,
+    ]),
   ];
   console.log(`\n${render(ratioTable)}`);
 }
@@ -375,7 +496,16 @@ if (args.json !== undefined) {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
     loadavg: { before: loadBefore, after: loadAfter },
-    settings: { rounds, durationS, warmupS, concurrency, clients: clientIds, order, provider: 'node:http 200 "ok"' },
+    settings: {
+      rounds,
+      durationS,
+      warmupS,
+      concurrency,
+      clients: clientIds,
+      isolate: args.isolate,
+      order,
+      provider: 'node:http 200 "ok"',
+    },
     results: summary,
     ratios,
   };

@@ -25,6 +25,32 @@ export function median(values) {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * A 95 % interval of the median of `values` (percentile bootstrap, 2000 resamples, seeded so that
+ * the same numbers print the same interval): how far a median of noisy per-round ratios can be
+ * trusted.
+ */
+export function medianInterval(values, { resamples = 2000, seed = 1 } = {}) {
+  if (values.length === 0) return [Number.NaN, Number.NaN];
+  let state = seed >>> 0;
+  // mulberry32: a small seeded generator, enough for resampling
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians = new Float64Array(resamples);
+  const sample = new Array(values.length);
+  for (let b = 0; b < resamples; b++) {
+    for (let i = 0; i < values.length; i++) sample[i] = values[Math.floor(random() * values.length)];
+    medians[b] = median(sample);
+  }
+  medians.sort();
+  return [medians[Math.floor(resamples * 0.025)], medians[Math.ceil(resamples * 0.975) - 1]];
+}
+
 export function fmt(n, digits) {
   return Number.isFinite(n) ? n.toFixed(digits) : '-';
 }
