@@ -25,9 +25,11 @@ export interface AttemptContext {
   readonly named: boolean;
   /**
    * Instance ids tried, in order (for errors and events), never picked again for this request (a
-   * few at most: a list beats a set). Ids are unique within a service, as endpoint keys are.
+   * few at most: a list beats a set). Ids are unique within a service, as endpoint keys are. Each
+   * pick sets a new list (a list of one on the first: an empty list that grew would reserve room
+   * for 17, and most requests make one attempt), so a list handed to an error never changes.
    */
-  readonly tried: string[];
+  tried: readonly string[];
 }
 
 type AttemptHandler = Dispatcher.DispatchHandler & { readonly [kAttempt]?: AttemptContext };
@@ -91,7 +93,8 @@ function route(
     return true;
   }
   const endpoint = rotation.endpoints[index] as Endpoint;
-  ctx?.tried.push(endpoint.instance.id);
+  if (ctx !== undefined)
+    ctx.tried = ctx.tried.length === 0 ? [endpoint.instance.id] : [...ctx.tried, endpoint.instance.id];
   if (pickChannel.hasSubscribers) {
     const weight = rotation.weights[index] as number;
     pickChannel.publish({

@@ -47,11 +47,14 @@ interface AttemptFailure extends Error {
   unsent?: boolean;
 }
 
+/** What a request tried before its first pick (balance sets a new list at each pick). */
+const NONE_TRIED: readonly string[] = Object.freeze([]);
+
 /** One request: the caller's controller, the context balance reads, and an entry of the timeout list. */
 class RetryRun implements Controller, AttemptContext, Timed {
   readonly service: string;
   readonly named: boolean;
-  readonly tried: string[] = [];
+  tried: readonly string[] = NONE_TRIED;
   deadline = 0;
   prev: Timed | undefined;
   next: Timed | undefined;
@@ -139,7 +142,8 @@ class RetryRun implements Controller, AttemptContext, Timed {
   // --- the run -------------------------------------------------------------------------------
 
   start(): void {
-    this.#upstream.onRequestStart?.(this, {});
+    // no context object: undici's own client passes null too
+    this.#upstream.onRequestStart?.(this, null);
     if (this.aborted) return; // aborted by the caller in onRequestStart: answered already
     // timed from here: a caller waits on this request (in a backoff, nothing else may keep the process alive)
     this.#deadlines?.add(this);
