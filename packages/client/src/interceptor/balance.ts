@@ -188,17 +188,17 @@ class BalanceHandler extends PassThrough {
 
   override onResponseEnd(controller: Controller, trailers: Headers): void {
     this.#release();
-    this.next.onResponseEnd?.(controller, trailers);
+    this.last().onResponseEnd?.(controller, trailers);
   }
 
   override onResponseError(controller: Controller, error: Error): void {
     this.#release();
-    this.next.onResponseError?.(controller, error);
+    this.last().onResponseError?.(controller, error);
   }
 
   override onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
     this.#release();
-    this.next.onRequestUpgrade?.(controller, statusCode, headers, socket);
+    this.last().onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 
   #release(): void {

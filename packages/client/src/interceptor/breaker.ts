@@ -46,17 +46,17 @@ class BreakerHandler extends PassThrough {
   override onResponseEnd(controller: Controller, trailers: Headers): void {
     if (this.#failure === undefined) this.#breakers.success(this.#origin);
     else this.#breakers.failure(this.#origin, new Error(this.#failure));
-    this.next.onResponseEnd?.(controller, trailers);
+    this.last().onResponseEnd?.(controller, trailers);
   }
 
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
     this.#breakers.failure(this.#origin, error);
-    this.next.onResponseError?.(controller, error);
+    this.last().onResponseError?.(controller, error);
   }
 
   override onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
     this.#breakers.success(this.#origin);
-    this.next.onRequestUpgrade?.(controller, statusCode, headers, socket);
+    this.last().onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 }

@@ -163,7 +163,7 @@ describe('the breaker interceptor', () => {
     h.onResponseStart?.(controller, 200, { a: '1' }, 'OK');
     h.onResponseData?.(controller, chunk);
     h.onResponseEnd?.(controller, { t: '1' });
-    h.onRequestUpgrade?.(controller, 101, { u: '1' }, socket);
+    // the end is the last callback: one after it reaches nothing (the handler let go of the caller's)
     h.onResponseError?.(controller, error);
     expect(calls).toEqual([
       ['onRequestStart', controller, { ctx: 1 }],
@@ -173,9 +173,18 @@ describe('the breaker interceptor', () => {
       ['onResponseStart', controller, 200, { a: '1' }, 'OK'],
       ['onResponseData', controller, chunk],
       ['onResponseEnd', controller, { t: '1' }],
-      ['onRequestUpgrade', controller, 101, { u: '1' }, socket],
-      ['onResponseError', controller, error],
     ]);
+    // an upgrade and an error are last callbacks too, each passed on with its arguments
+    const upgraded = recordingHandler();
+    const u = through(breakers, upgraded.handler).given.handler as Dispatcher.DispatchHandler;
+    u.onRequestUpgrade?.(controller, 101, { u: '1' }, socket);
+    u.onResponseEnd?.(controller, {});
+    expect(upgraded.calls).toEqual([['onRequestUpgrade', controller, 101, { u: '1' }, socket]]);
+    const failed = recordingHandler();
+    const f = through(breakers, failed.handler).given.handler as Dispatcher.DispatchHandler;
+    f.onResponseError?.(controller, error);
+    f.onResponseEnd?.(controller, {});
+    expect(failed.calls).toEqual([['onResponseError', controller, error]]);
   });
 
   it('passes on to a caller that has only some of the callbacks', () => {
