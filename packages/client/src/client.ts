@@ -161,9 +161,11 @@ export function createClient(options: ClientOptions = {}): LosslessClient {
     if (ownsRegistry) await registry.close();
   };
 
+  // a call with no options passes this one object (undici copies what it is given, and keeps none of it)
+  const viaClient = Object.freeze({ dispatcher });
   return {
-    fetch: (input, init) => undiciFetch(input, { ...init, dispatcher }),
-    request: (url, opts) => undiciRequest(url, { ...opts, dispatcher }),
+    fetch: (input, init) => undiciFetch(input, init === undefined ? viaClient : { ...init, dispatcher }),
+    request: (url, opts) => undiciRequest(url, opts === undefined ? viaClient : { ...opts, dispatcher }),
     dispatcher,
     service: (name) => table.get(name),
     refreshCount: (name) => table.refreshCount(name),

@@ -25,11 +25,12 @@ export interface AttemptContext {
   readonly named: boolean;
   /**
    * Instance ids tried, in order (for errors and events), never picked again for this request (a
-   * few at most: a list beats a set). Ids are unique within a service, as endpoint keys are. Each
-   * pick sets a new list (a list of one on the first: an empty list that grew would reserve room
-   * for 17, and most requests make one attempt), so a list handed to an error never changes.
+   * few at most: a list beats a set). Ids are unique within a service, as endpoint keys are. A list
+   * handed out never changes.
    */
-  tried: readonly string[];
+  readonly tried: readonly string[];
+  /** Notes the instance a pick chose (most requests make one attempt: no list is made for it). */
+  picked(id: string): void;
 }
 
 type AttemptHandler = Dispatcher.DispatchHandler & { readonly [kAttempt]?: AttemptContext };
@@ -93,8 +94,7 @@ function route(
     return true;
   }
   const endpoint = rotation.endpoints[index] as Endpoint;
-  if (ctx !== undefined)
-    ctx.tried = ctx.tried.length === 0 ? [endpoint.instance.id] : [...ctx.tried, endpoint.instance.id];
+  ctx?.picked(endpoint.instance.id);
   if (pickChannel.hasSubscribers) {
     const weight = rotation.weights[index] as number;
     pickChannel.publish({
@@ -108,10 +108,7 @@ function route(
     });
   }
   endpoint.inFlight++;
-  return dispatch(
-    { ...opts, origin: endpoint.origin },
-    new BalanceHandler(handler, deps.table, state.name, endpoint, deps.markerHeader),
-  );
+  return dispatch({ ...opts, origin: endpoint.origin }, new BalanceHandler(handler, deps, state.name, endpoint));
 }
 
 /**
@@ -151,28 +148,19 @@ function noInstance(
 }
 
 class BalanceHandler extends PassThrough {
-  readonly #table: ServiceTable;
+  readonly #deps: BalanceDeps;
   readonly #service: string;
   readonly #endpoint: Endpoint;
-  readonly #marker: string;
-  #released = false;
 
-  constructor(
-    next: Dispatcher.DispatchHandler,
-    table: ServiceTable,
-    service: string,
-    endpoint: Endpoint,
-    marker: string,
-  ) {
+  constructor(next: Dispatcher.DispatchHandler, deps: BalanceDeps, service: string, endpoint: Endpoint) {
     super(next);
-    this.#table = table;
+    this.#deps = deps;
     this.#service = service;
     this.#endpoint = endpoint;
-    this.#marker = marker;
   }
 
   override onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
-    if (headers[this.#marker] !== undefined) {
+    if (headers[this.#deps.markerHeader] !== undefined) {
       const e = this.#endpoint;
       if (markerChannel.hasSubscribers)
         markerChannel.publish({
@@ -181,7 +169,7 @@ class BalanceHandler extends PassThrough {
           origin: e.origin,
           status: statusCode,
         });
-      this.#table.eject(this.#service, e.key, e.origin);
+      this.#deps.table.eject(this.#service, e.key, e.origin);
     }
     this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
@@ -201,10 +189,9 @@ class BalanceHandler extends PassThrough {
     this.last().onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 
+  /** The request left its instance (called before its last callback is passed on, once). */
   #release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#endpoint.inFlight--;
+    if (!this.ended) this.#endpoint.inFlight--;
   }
 }
 

@@ -10,53 +10,58 @@ import { idleController } from './balance.js';
 import { type Controller, type Headers, type Interceptor, PassThrough } from './pass-through.js';
 
 export function breaker(breakers: Breakers, markerHeader: string): Interceptor {
+  const shared: Shared = { breakers, marker: markerHeader };
   return (dispatch) => (opts, handler) => {
     const origin = String(opts.origin);
     if (!breakers.admit(origin)) {
       handler.onResponseError?.(idleController(), new CircuitOpenError(origin));
       return true;
     }
-    return dispatch(opts, new BreakerHandler(handler, breakers, origin, markerHeader));
+    return dispatch(opts, new BreakerHandler(handler, shared, origin));
   };
 }
 
+/** What the handlers of one client share (one field of each handler, not two). */
+interface Shared {
+  readonly breakers: Breakers;
+  readonly marker: string;
+}
+
 class BreakerHandler extends PassThrough {
-  readonly #breakers: Breakers;
+  readonly #shared: Shared;
   readonly #origin: string;
-  readonly #marker: string;
   #failure: string | undefined;
 
-  constructor(next: Dispatcher.DispatchHandler, breakers: Breakers, origin: string, marker: string) {
+  constructor(next: Dispatcher.DispatchHandler, shared: Shared, origin: string) {
     super(next);
-    this.#breakers = breakers;
+    this.#shared = shared;
     this.#origin = origin;
-    this.#marker = marker;
   }
 
   override onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
     if (statusCode >= 200) {
-      this.#breakers.answered(this.#origin);
+      this.#shared.breakers.answered(this.#origin);
       // a 5xx is a failure of the instance, except the marked 503 of one going offline
-      if (statusCode >= 500 && !(statusCode === 503 && headers[this.#marker] !== undefined))
+      if (statusCode >= 500 && !(statusCode === 503 && headers[this.#shared.marker] !== undefined))
         this.#failure = `HTTP ${statusCode}`;
     }
     this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
   override onResponseEnd(controller: Controller, trailers: Headers): void {
-    if (this.#failure === undefined) this.#breakers.success(this.#origin);
-    else this.#breakers.failure(this.#origin, new Error(this.#failure));
+    if (this.#failure === undefined) this.#shared.breakers.success(this.#origin);
+    else this.#shared.breakers.failure(this.#origin, new Error(this.#failure));
     this.last().onResponseEnd?.(controller, trailers);
   }
 
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
-    this.#breakers.failure(this.#origin, error);
+    this.#shared.breakers.failure(this.#origin, error);
     this.last().onResponseError?.(controller, error);
   }
 
   override onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
-    this.#breakers.success(this.#origin);
+    this.#shared.breakers.success(this.#origin);
     this.last().onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 }

@@ -34,6 +34,11 @@ export class PassThrough implements Dispatcher.DispatchHandler {
     return next;
   }
 
+  /** The request's last callback was passed on (see last()). */
+  protected get ended(): boolean {
+    return this.next === ENDED;
+  }
+
   onRequestStart(controller: Controller, context: unknown): void {
     this.next.onRequestStart?.(controller, context);
   }

@@ -33,11 +33,21 @@ export interface RetryDeps {
 export function retry(deps: RetryDeps): Interceptor {
   const deadlines =
     deps.timeoutMs > 0 ? new Deadlines(deps.timeoutMs, deps.now ?? performance.now.bind(performance)) : undefined;
-  return (dispatch) => (opts, handler) => {
-    deps.budget.onRequest();
-    new RetryRun(deps, deadlines, dispatch, opts, handler).start();
-    return true;
+  return (dispatch) => {
+    const client: RetryClient = { deps, deadlines, dispatch };
+    return (opts, handler) => {
+      deps.budget.onRequest();
+      new RetryRun(client, opts, handler).start();
+      return true;
+    };
   };
+}
+
+/** What every request of a client shares (one field of each run, not three). */
+interface RetryClient {
+  readonly deps: RetryDeps;
+  readonly deadlines: Deadlines | undefined;
+  readonly dispatch: DispatchFn;
 }
 
 interface AttemptFailure extends Error {
@@ -47,51 +57,80 @@ interface AttemptFailure extends Error {
   unsent?: boolean;
 }
 
-/** What a request tried before its first pick (balance sets a new list at each pick). */
+/** The promise p-retry waits on for a retry (the first attempt runs outside p-retry). */
+interface Settle {
+  readonly resolve: () => void;
+  readonly reject: (error: AttemptFailure) => void;
+}
+
+/** What a request tried before its first pick. */
 const NONE_TRIED: readonly string[] = Object.freeze([]);
 
-/** One request: the caller's controller, the context balance reads, and an entry of the timeout list. */
-class RetryRun implements Controller, AttemptContext, Timed {
+// A run's flags, in one field: the run is the largest object a request adds, and undici keeps it
+// (as the controller of the caller's response) as long as the caller's body, so each field counts.
+const PAUSED = 1;
+const COMMITTED = 2;
+const FINISHED = 4;
+/** The attempt under way was written (undici's onRequestSent). */
+const SENT = 8;
+const REPLAYABLE = 16;
+const IDEMPOTENT = 32;
+
+/**
+ * One request: the caller's controller, the context balance reads, an entry of the timeout list, and
+ * the handler of each of its attempts. Attempts never overlap (the next one is dispatched only after
+ * the last callback of the one before it, or once the run is over, when nothing reaches the caller),
+ * so one handler serves them all: what is an attempt's own (written or not, a marked 503 read away,
+ * the promise p-retry waits on) is set anew when it is dispatched.
+ */
+class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.DispatchHandler {
   readonly service: string;
   readonly named: boolean;
-  tried: readonly string[] = NONE_TRIED;
+  /** What was tried: nothing, one instance id, or a list of them (see `tried`). */
+  #tried: string | readonly string[] = NONE_TRIED;
   deadline = 0;
   prev: Timed | undefined;
   next: Timed | undefined;
-  readonly #deps: RetryDeps;
-  readonly #deadlines: Deadlines | undefined;
-  readonly #dispatch: DispatchFn;
+  readonly #client: RetryClient;
   readonly #opts: Dispatcher.DispatchOptions;
   readonly #upstream: Dispatcher.DispatchHandler;
-  readonly #replayable: boolean;
-  readonly #idempotent: boolean;
   /** Created on first use: most requests never abort nor retry. */
   #stopController: AbortController | undefined;
   /** The controller of the attempt under way. */
   #attempt: Controller | undefined;
-  #paused = false;
-  #committed = false;
-  #finished = false;
+  /** The attempt under way is a retry: p-retry waits on this. */
+  #settle: Settle | undefined;
+  /** The attempt under way answered a marked 503, read away before trying elsewhere. */
+  #discarded: AttemptFailure | undefined;
+  #flags: number;
   #attempts = 0;
 
-  constructor(
-    deps: RetryDeps,
-    deadlines: Deadlines | undefined,
-    dispatch: DispatchFn,
-    opts: Dispatcher.DispatchOptions,
-    upstream: Dispatcher.DispatchHandler,
-  ) {
-    this.#deps = deps;
-    this.#deadlines = deadlines;
-    this.#dispatch = dispatch;
+  constructor(client: RetryClient, opts: Dispatcher.DispatchOptions, upstream: Dispatcher.DispatchHandler) {
+    this.#client = client;
     this.#upstream = upstream;
     const origin = String(opts.origin);
-    const service = deps.serviceOf(origin);
+    const service = client.deps.serviceOf(origin);
     this.service = service ?? origin;
     this.named = service !== undefined;
     this.#opts = opts;
-    this.#replayable = isReplayable(opts.body);
-    this.#idempotent = hasIdempotencyKey(opts.headers, deps.idempotencyHeader);
+    this.#flags =
+      (isReplayable(opts.body) ? REPLAYABLE : 0) |
+      (hasIdempotencyKey(opts.headers, client.deps.idempotencyHeader) ? IDEMPOTENT : 0);
+  }
+
+  /** What balance reads from the handler it is given: the instances this request tried. */
+  get [kAttempt](): AttemptContext {
+    return this;
+  }
+
+  get tried(): readonly string[] {
+    const tried = this.#tried;
+    return typeof tried === 'string' ? [tried] : tried;
+  }
+
+  picked(id: string): void {
+    const tried = this.#tried;
+    this.#tried = tried === NONE_TRIED ? id : [...this.tried, id];
   }
 
   // --- the caller's controller ---------------------------------------------------------------
@@ -105,7 +144,7 @@ class RetryRun implements Controller, AttemptContext, Timed {
   }
 
   get paused(): boolean {
-    return this.#paused;
+    return (this.#flags & PAUSED) !== 0;
   }
 
   get rawHeaders(): Controller['rawHeaders'] {
@@ -118,24 +157,24 @@ class RetryRun implements Controller, AttemptContext, Timed {
 
   abort(reason?: Error): void {
     const error = reason ?? new Error('aborted');
-    if (this.#finished) return;
-    if (this.#committed) {
+    if (this.#is(FINISHED)) return;
+    if (this.#is(COMMITTED)) {
       this.#attempt?.abort(error);
       return;
     }
     this.#stop.abort(error);
     this.#attempt?.abort(error);
     // nothing may be connected yet (waiting for the registry's first list, or in a backoff): answer now
-    this.fail(error);
+    this.#fail(error);
   }
 
   pause(): void {
-    this.#paused = true;
+    this.#flags |= PAUSED;
     this.#attempt?.pause();
   }
 
   resume(): void {
-    this.#paused = false;
+    this.#flags &= ~PAUSED;
     this.#attempt?.resume();
   }
 
@@ -146,16 +185,15 @@ class RetryRun implements Controller, AttemptContext, Timed {
     this.#upstream.onRequestStart?.(this, null);
     if (this.aborted) return; // aborted by the caller in onRequestStart: answered already
     // timed from here: a caller waits on this request (in a backoff, nothing else may keep the process alive)
-    this.#deadlines?.add(this);
+    this.#client.deadlines?.add(this);
     // the first attempt runs outside p-retry, which costs an options copy, validation and an async
     // loop per call, and without a promise; only a failed first attempt enters p-retry (as its
     // attempt 1, so that shouldRetry, the budget and the backoff are unchanged)
-    this.#attempts++;
-    this.#dispatch(this.#opts, new AttemptHandler(this, undefined));
+    this.#dispatchAttempt(undefined);
   }
 
   expire(): void {
-    this.abort(new RequestTimeoutError(this.service, this.#deps.timeoutMs, this.tried));
+    this.abort(new RequestTimeoutError(this.service, this.#client.deps.timeoutMs, this.tried));
   }
 
   get #stop(): AbortController {
@@ -163,97 +201,88 @@ class RetryRun implements Controller, AttemptContext, Timed {
     return this.#stopController;
   }
 
+  #is(flag: number): boolean {
+    return (this.#flags & flag) !== 0;
+  }
+
+  #dispatchAttempt(settle: Settle | undefined): void {
+    this.#attempts++;
+    this.#settle = settle;
+    this.#discarded = undefined;
+    this.#attempt = undefined;
+    this.#flags &= ~SENT;
+    this.#client.dispatch(this.#opts, this);
+  }
+
   /** The first attempt failed: p-retry decides whether and when the next ones run. */
-  retryAfter(first: Error): void {
+  #retryAfter(first: Error): void {
+    const deps = this.#client.deps;
     let calls = 0;
-    pRetry(() => (calls++ === 0 ? Promise.reject(first) : this.#run()), {
-      retries: this.#deps.attempts - 1,
-      minTimeout: this.#deps.minDelayMs,
-      maxTimeout: this.#deps.maxDelayMs,
-      factor: 2,
-      randomize: true,
-      signal: this.#stop.signal,
-      shouldRetry: ({ error }) => {
-        const failure = error as AttemptFailure;
-        if (failure.retryable !== true || this.aborted) return false;
-        if (failure.budgetTaken === true || failure.unsent === true || this.#deps.budget.tryAcquire()) {
-          if (retryChannel.hasSubscribers)
-            retryChannel.publish({
-              service: this.service,
-              attempt: this.#attempts,
-              tried: [...this.tried],
-              reason: (error as Error & { code?: string }).code ?? error.message,
-            });
-          return true;
-        }
-        throw new RetryBudgetExhaustedError(this.service, this.tried, error);
+    pRetry(
+      () =>
+        calls++ === 0
+          ? Promise.reject(first)
+          : new Promise<void>((resolve, reject) => this.#dispatchAttempt({ resolve, reject })),
+      {
+        retries: deps.attempts - 1,
+        minTimeout: deps.minDelayMs,
+        maxTimeout: deps.maxDelayMs,
+        factor: 2,
+        randomize: true,
+        signal: this.#stop.signal,
+        shouldRetry: ({ error }) => {
+          const failure = error as AttemptFailure;
+          if (failure.retryable !== true || this.aborted) return false;
+          if (failure.budgetTaken === true || failure.unsent === true || deps.budget.tryAcquire()) {
+            if (retryChannel.hasSubscribers)
+              retryChannel.publish({
+                service: this.service,
+                attempt: this.#attempts,
+                tried: [...this.tried],
+                reason: (error as Error & { code?: string }).code ?? error.message,
+              });
+            return true;
+          }
+          throw new RetryBudgetExhaustedError(this.service, this.tried, error);
+        },
       },
-    }).then(
+    ).then(
       () => {},
-      (error: Error) => this.fail(this.aborted ? (this.#stop.signal.reason as Error) : error),
+      (error: Error) => this.#fail(this.aborted ? (this.#stop.signal.reason as Error) : error),
     );
   }
 
-  /** One more attempt: resolves once its response is handed to the caller, rejects when it failed before. */
-  #run(): Promise<void> {
-    this.#attempts++;
-    return new Promise<void>((resolve, reject) => {
-      this.#dispatch(this.#opts, new AttemptHandler(this, { resolve, reject }));
-    });
-  }
-
-  // --- called by the attempts ----------------------------------------------------------------
-
-  get upstream(): Dispatcher.DispatchHandler {
-    return this.#upstream;
-  }
-
-  get committed(): boolean {
-    return this.#committed;
-  }
-
-  get finished(): boolean {
-    return this.#finished;
-  }
-
-  get markerHeader(): string {
-    return this.#deps.markerHeader;
-  }
-
-  started(controller: Controller): void {
-    this.#attempt = controller;
-    if (this.aborted) controller.abort(this.#stop.signal.reason as Error);
-    else if (this.#paused) controller.pause();
-  }
-
-  commit(): void {
-    this.#committed = true;
-  }
-
   /** The response reached its end (or failed after it was committed): the request is over. */
-  finish(): void {
-    this.#finished = true;
-    this.#deadlines?.remove(this);
+  #finish(): void {
+    this.#flags |= FINISHED;
+    this.#client.deadlines?.remove(this);
   }
 
   /** The request failed before a response was committed: answer the caller once. */
-  fail(error: Error): void {
-    this.#deadlines?.remove(this);
-    if (this.#finished || this.#committed) return;
-    this.#finished = true;
+  #fail(error: Error): void {
+    this.#client.deadlines?.remove(this);
+    if (this.#is(FINISHED | COMMITTED)) return;
+    this.#flags |= FINISHED;
     this.#upstream.onResponseError?.(this, error);
   }
 
+  /** The attempt under way failed before its response was committed. */
+  #attemptFailed(failure: AttemptFailure): void {
+    if (this.#settle === undefined) this.#retryAfter(failure);
+    else this.#settle.reject(failure);
+  }
+
   /** Classifies a failed attempt for shouldRetry. */
-  failure(error: Error & { code?: string }, sent: boolean): AttemptFailure {
+  #failure(error: Error & { code?: string }): AttemptFailure {
     const failure = error as AttemptFailure;
+    const sent = this.#is(SENT);
     // an HTTP/2 stream the server refused was written but never processed: no provider worked on it
     failure.unsent = !sent || neverProcessed(error);
     failure.retryable =
-      this.#replayable &&
+      this.#is(REPLAYABLE) &&
       isRetryable({
         method: this.#opts.method,
-        hasIdempotencyKey: this.#idempotent,
+        hasIdempotencyKey: this.#is(IDEMPOTENT),
         phase: sent ? 'sent' : 'not-sent',
         error,
       });
@@ -261,110 +290,82 @@ class RetryRun implements Controller, AttemptContext, Timed {
   }
 
   /** For a marked 503: retry only when an attempt and a budget token are left and the body can be replayed. */
-  mayRetryNow(): boolean {
-    return this.#replayable && this.#attempts < this.#deps.attempts && !this.aborted && this.#deps.budget.tryAcquire();
-  }
-}
-
-interface Settle {
-  readonly resolve: () => void;
-  readonly reject: (error: AttemptFailure) => void;
-}
-
-class AttemptHandler implements Dispatcher.DispatchHandler {
-  /** What balance reads: the instances this request tried. */
-  readonly [kAttempt]: AttemptContext;
-  readonly #run: RetryRun;
-  /** A retry's promise in p-retry; none for the first attempt, which runs outside it. */
-  readonly #settle: Settle | undefined;
-  #sent = false;
-  /** A marked 503 read away before trying elsewhere. */
-  #discarded: AttemptFailure | undefined;
-
-  constructor(run: RetryRun, settle: Settle | undefined) {
-    this[kAttempt] = run;
-    this.#run = run;
-    this.#settle = settle;
+  #mayRetryNow(): boolean {
+    const deps = this.#client.deps;
+    return this.#is(REPLAYABLE) && this.#attempts < deps.attempts && !this.aborted && deps.budget.tryAcquire();
   }
 
-  #resolve(): void {
-    this.#settle?.resolve();
-  }
-
-  #reject(failure: AttemptFailure): void {
-    if (this.#settle === undefined) this.#run.retryAfter(failure);
-    else this.#settle.reject(failure);
-  }
+  // --- the handler of the attempt under way --------------------------------------------------
 
   onRequestStart(controller: Controller): void {
-    this.#run.started(controller);
+    this.#attempt = controller;
+    if (this.aborted) controller.abort(this.#stop.signal.reason as Error);
+    else if (this.#is(PAUSED)) controller.pause();
   }
 
   onRequestSent(): void {
-    this.#sent = true;
-    this.#run.upstream.onRequestSent?.();
+    this.#flags |= SENT;
+    this.#upstream.onRequestSent?.();
   }
 
   onBodySent(chunk: Buffer): void {
-    this.#run.upstream.onBodySent?.(chunk);
+    this.#upstream.onBodySent?.(chunk);
   }
 
   onResponseStarted(): void {
-    this.#run.upstream.onResponseStarted?.();
+    this.#upstream.onResponseStarted?.();
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
-    const run = this.#run;
-    if (run.finished) {
+    if (this.#is(FINISHED)) {
       controller.abort(new Error('the request is over'));
       return;
     }
     if (statusCode < 200) {
-      run.upstream.onResponseStart?.(run, statusCode, headers, statusMessage);
+      this.#upstream.onResponseStart?.(this, statusCode, headers, statusMessage);
       return;
     }
-    if (statusCode === 503 && headers[run.markerHeader] !== undefined && run.mayRetryNow()) {
+    const marker = this.#client.deps.markerHeader;
+    if (statusCode === 503 && headers[marker] !== undefined && this.#mayRetryNow()) {
       // the instance is going offline and did not handle it: read the answer away, try elsewhere
-      this.#discarded = Object.assign(new Error(`HTTP 503 with ${run.markerHeader} from a draining instance`), {
+      this.#discarded = Object.assign(new Error(`HTTP 503 with ${marker} from a draining instance`), {
         retryable: true,
         budgetTaken: true,
       });
       return;
     }
-    run.commit();
-    this.#resolve();
-    run.upstream.onResponseStart?.(run, statusCode, headers, statusMessage);
+    this.#flags |= COMMITTED;
+    this.#settle?.resolve();
+    this.#upstream.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
 
   onResponseData(_controller: Controller, chunk: Buffer): void {
-    if (this.#discarded === undefined) this.#run.upstream.onResponseData?.(this.#run, chunk);
+    if (this.#discarded === undefined) this.#upstream.onResponseData?.(this, chunk);
   }
 
   onResponseEnd(_controller: Controller, trailers: Headers): void {
     if (this.#discarded !== undefined) {
-      this.#reject(this.#discarded);
+      this.#attemptFailed(this.#discarded);
       return;
     }
-    this.#run.finish();
-    this.#run.upstream.onResponseEnd?.(this.#run, trailers);
+    this.#finish();
+    this.#upstream.onResponseEnd?.(this, trailers);
   }
 
   onResponseError(_controller: Controller, error: Error & { code?: string }): void {
-    const run = this.#run;
-    if (run.committed) {
-      run.finish();
-      run.upstream.onResponseError?.(run, error);
+    if (this.#is(COMMITTED)) {
+      this.#finish();
+      this.#upstream.onResponseError?.(this, error);
       return;
     }
-    this.#reject(this.#discarded ?? run.failure(error, this.#sent));
+    this.#attemptFailed(this.#discarded ?? this.#failure(error));
   }
 
   onRequestUpgrade(_controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
-    const run = this.#run;
-    run.commit();
-    run.finish();
-    this.#resolve();
-    run.upstream.onRequestUpgrade?.(run, statusCode, headers, socket);
+    this.#flags |= COMMITTED;
+    this.#finish();
+    this.#settle?.resolve();
+    this.#upstream.onRequestUpgrade?.(this, statusCode, headers, socket);
   }
 }
 

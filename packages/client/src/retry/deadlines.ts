@@ -28,7 +28,9 @@ export class Deadlines {
 
   /** Starts the clock of `t`: it expires timeoutMs from now unless removed before. */
   add(t: Timed): void {
-    t.deadline = this.#now() + this.#timeoutMs;
+    // a whole number of ms (a timeout ends up to 1 ms late): a fraction would be a number object of
+    // its own, one more allocation per request
+    t.deadline = Math.ceil(this.#now() + this.#timeoutMs);
     t.next = undefined;
     t.prev = this.#tail;
     if (this.#tail === undefined) this.#head = t;

@@ -66,6 +66,18 @@ async function setup(o: { instances?: number; breakers?: Breakers; now?: () => n
   return { registry, table, deps, dispatch, given };
 }
 
+/** The retry interceptor's context for a request that tried `tried`. */
+function context(tried: string[]): AttemptContext {
+  return {
+    service: 'svc',
+    named: true,
+    tried,
+    picked(id) {
+      this.tried = [...this.tried, id];
+    },
+  } as AttemptContext & { tried: string[] };
+}
+
 /** A caller that records the callbacks it gets; `ctx`: the retry interceptor's context, when given. */
 function caller(ctx?: AttemptContext) {
   const seen: unknown[] = [];
@@ -177,9 +189,9 @@ describe('the balance interceptor', () => {
     const { dispatch, given, table } = await setup();
     const [a, b] = table.get('svc').endpoints;
     const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
-    for (let i = 0; i < 20; i++) dispatch(GET, caller({ service: 'svc', named: true, tried: [...tried] }).handler);
+    for (let i = 0; i < 20; i++) dispatch(GET, caller(context([...tried])).handler);
     expect(new Set(given.map((g) => g.opts.origin))).toEqual(new Set(['http://10.0.0.3:8080']));
-    const noted: AttemptContext = { service: 'svc', named: true, tried: [] };
+    const noted = context([]);
     dispatch(GET, caller(noted).handler);
     const picked = table.get('svc').endpoints.find((e) => e.origin === given.at(-1)?.opts.origin);
     expect(noted.tried).toEqual([picked?.instance.id]);
@@ -201,7 +213,7 @@ describe('the balance interceptor', () => {
     const [a, b] = table.get('svc').endpoints;
     // a tried already, b in an open circuit: what is left is all open
     refuse(breakers, b?.origin ?? '');
-    const c1 = caller({ service: 'svc', named: true, tried: [a?.instance.id ?? ''] });
+    const c1 = caller(context([a?.instance.id ?? '']));
     expect(dispatch(GET, c1.handler)).toBe(true);
     expect(given).toHaveLength(0);
     expect(c1.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_ALL_CIRCUITS_OPEN' });
@@ -215,7 +227,7 @@ describe('the balance interceptor', () => {
     const { dispatch, given, table } = await setup({ instances: 2 });
     const [a, b] = table.get('svc').endpoints;
     const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
-    const c = caller({ service: 'svc', named: true, tried });
+    const c = caller(context(tried));
     dispatch(GET, c.handler);
     expect(given).toHaveLength(0);
     expect(c.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE', tried });
@@ -228,7 +240,7 @@ describe('the balance interceptor', () => {
     // b refused the connection of this request's last attempt: its circuit opened
     refuse(breakers, b?.origin ?? '');
     const tried = [a?.instance.id ?? '', b?.instance.id ?? ''];
-    const c = caller({ service: 'svc', named: true, tried });
+    const c = caller(context(tried));
     dispatch(GET, c.handler);
     expect(given).toHaveLength(0);
     expect(c.seen[0]).toMatchObject({ code: 'LOSSLESS_ERR_NO_INSTANCE', tried });
@@ -263,7 +275,7 @@ describe('the balance interceptor', () => {
     const picks = listen<PickEvent>(CLIENT_CHANNELS.pick);
     const { dispatch, given } = await setup({ instances: 1 });
     dispatch(GET, caller().handler);
-    dispatch(GET, caller({ service: 'svc', named: true, tried: ['x', 'y'] }).handler);
+    dispatch(GET, caller(context(['x', 'y'])).handler);
     expect(given).toHaveLength(2);
     expect(picks).toEqual([
       {
