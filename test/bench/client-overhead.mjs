@@ -5,6 +5,8 @@
 //   lossless-fetch           the same client's fetch('http://bench-service/')
 //   undici-agent-request     (only with --clients) undici.request(url, { dispatcher: Agent }): what
 //                            lossless-request does minus the three interceptors
+//   undici-agent-twin        (only with --clients) the same again: a client compared with itself
+//                            shows how far two identical clients' ratio strays on this machine
 // The provider is a separate process (echo-server.mjs). Every client is driven by the same
 // closed-loop driver: --concurrency requests in flight, for --warmup then --duration seconds per
 // round. Rounds are interleaved (A B C D, B C D A, ...) so that drift on a noisy machine spreads
@@ -62,6 +64,7 @@ const CLIENTS = {
   'undici-fetch': { label: 'undici fetch', make: makeUndiciFetch },
   'lossless-fetch': { label: 'lossless fetch', make: makeLosslessFetch },
   'undici-agent-request': { label: 'undici request (Agent)', make: makeAgentRequest },
+  'undici-agent-twin': { label: 'undici request (Agent), twin', make: makeAgentRequest },
 };
 const DEFAULT_CLIENTS = ['undici-pool-request', 'lossless-request', 'undici-fetch', 'lossless-fetch'];
 const RATIOS = [
@@ -70,6 +73,8 @@ const RATIOS = [
   ['lossless fetch / undici fetch', 'lossless-fetch', 'undici-fetch'],
   ['lossless request / undici request (Agent)', 'lossless-request', 'undici-agent-request'],
   ['undici request (Agent) / Pool.request', 'undici-agent-request', 'undici-pool-request'],
+  ['lossless request / undici request (Agent), twin', 'lossless-request', 'undici-agent-twin'],
+  ['undici request (Agent), twin / undici request (Agent)', 'undici-agent-twin', 'undici-agent-request'],
 ];
 
 // ---------------------------------------------------------------------------------------------
