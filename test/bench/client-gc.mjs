@@ -1,4 +1,4 @@
-// What a client costs the garbage collector per request, a figure that moves by about 1 % between
+// What a client costs the garbage collector per request, figures that move by about 3 % between
 // runs where CPU time per request moves by 10 % on a shared machine. Each client runs alone in a
 // process of its own started with V8's --trace-gc-nvp, closed loop (--concurrency in flight) against
 // one echo process for --seconds; from every young-generation collection V8 reports, this sums the
