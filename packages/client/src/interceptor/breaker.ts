@@ -48,19 +48,24 @@ class BreakerHandler extends PassThrough {
     this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
+  // Each outcome is counted once: when a caller's onResponseEnd throws, undici reports the error with
+  // onResponseError after it, and the instance must not be blamed for the caller's exception.
   override onResponseEnd(controller: Controller, trailers: Headers): void {
+    if (this.ended) return;
     if (this.#failure === undefined) this.#shared.breakers.success(this.#origin);
     else this.#shared.breakers.failure(this.#origin, new Error(this.#failure));
     this.last().onResponseEnd?.(controller, trailers);
   }
 
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
+    if (this.ended) return;
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
     this.#shared.breakers.failure(this.#origin, error);
     this.last().onResponseError?.(controller, error);
   }
 
   override onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
+    if (this.ended) return;
     this.#shared.breakers.success(this.#origin);
     this.last().onRequestUpgrade?.(controller, statusCode, headers, socket);
   }

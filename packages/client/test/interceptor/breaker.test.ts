@@ -90,6 +90,16 @@ describe('the breaker interceptor', () => {
     expect(told.at(-1)).toBe(`success ${ORIGIN}`);
   });
 
+  it("counts each outcome once: an error undici reports after the end (the caller's onResponseEnd threw) is no failure", () => {
+    const { breakers, told } = recordingBreakers();
+    const h = through(breakers, recordingHandler().handler).given.handler as Dispatcher.DispatchHandler;
+    h.onResponseStart?.(controller, 200, {}, 'OK');
+    h.onResponseEnd?.(controller, {});
+    h.onResponseError?.(controller, new Error('thrown by the caller'));
+    h.onRequestUpgrade?.(controller, 101, {}, {} as Duplex);
+    expect(told).toEqual([`admit ${ORIGIN}`, `answered ${ORIGIN}`, `success ${ORIGIN}`]);
+  });
+
   it.each([500, 502, 503, 504])('reports a %i as a failure', (status) => {
     const { breakers, told } = recordingBreakers();
     const h = through(breakers, recordingHandler().handler).given.handler as Dispatcher.DispatchHandler;
