@@ -205,6 +205,10 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
     return (this.#flags & flag) !== 0;
   }
 
+  // One attempt at a time: the next is dispatched only from p-retry, after an await, once the one
+  // before it failed with its last callback. That the last callback is the last the run hears of an
+  // attempt is balance's and breaker's doing (PassThrough.last(): nothing passes after it); a
+  // handler placed between them and the run would have to keep that promise too.
   #dispatchAttempt(settle: Settle | undefined): void {
     this.#attempts++;
     this.#settle = settle;
@@ -268,8 +272,15 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
 
   /** The attempt under way failed before its response was committed. */
   #attemptFailed(failure: AttemptFailure): void {
-    if (this.#settle === undefined) this.#retryAfter(failure);
-    else this.#settle.reject(failure);
+    if (this.#attempts === 1) this.#retryAfter(failure);
+    else this.#settled()?.reject(failure);
+  }
+
+  /** The promise p-retry waits on for the attempt under way, let go of as it is settled. */
+  #settled(): Settle | undefined {
+    const settle = this.#settle;
+    this.#settle = undefined;
+    return settle;
   }
 
   /** Classifies a failed attempt for shouldRetry. */
@@ -335,7 +346,7 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
       return;
     }
     this.#flags |= COMMITTED;
-    this.#settle?.resolve();
+    this.#settled()?.resolve();
     this.#upstream.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
 
@@ -358,13 +369,15 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
       this.#upstream.onResponseError?.(this, error);
       return;
     }
-    this.#attemptFailed(this.#discarded ?? this.#failure(error));
+    // an attempt ended by the caller's abort (or the overall timeout) carries the caller's reason:
+    // nothing to classify, no retry, and the caller gets its reason back as it was
+    this.#attemptFailed(this.#discarded ?? (this.aborted ? error : this.#failure(error)));
   }
 
   onRequestUpgrade(_controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
     this.#flags |= COMMITTED;
     this.#finish();
-    this.#settle?.resolve();
+    this.#settled()?.resolve();
     this.#upstream.onRequestUpgrade?.(this, statusCode, headers, socket);
   }
 }

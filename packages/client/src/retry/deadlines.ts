@@ -28,8 +28,9 @@ export class Deadlines {
 
   /** Starts the clock of `t`: it expires timeoutMs from now unless removed before. */
   add(t: Timed): void {
-    // a whole number of ms (a timeout ends up to 1 ms late): a fraction would be a number object of
-    // its own, one more allocation per request
+    // a whole number of ms (a timeout ends a ms or two late: the timer may fire just before the
+    // rounded deadline and be armed again): a fraction would be a number object of its own, one
+    // more allocation per request
     t.deadline = Math.ceil(this.#now() + this.#timeoutMs);
     t.next = undefined;
     t.prev = this.#tail;
