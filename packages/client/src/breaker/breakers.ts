@@ -107,6 +107,14 @@ export class Breakers {
   }
 
   /**
+   * A request admitted to `origin` was abandoned by its caller before it had an outcome: nothing is
+   * counted, and a half-open circuit's probe slot is free again for the next request.
+   */
+  abandoned(origin: string): void {
+    this.#probing.delete(origin);
+  }
+
+  /**
    * A request admitted to `origin` failed: counted, and the circuit opens as opossum's own rule says
    * (enough requests in the window and a failure share above the threshold, or any failure of the
    * half-open probe), or at once after enough connection failures in a row.

@@ -1,11 +1,12 @@
 // breaker: one circuit per instance origin (breaker/breakers.ts). An attempt on an open circuit
-// fails at once with LOSSLESS_ERR_CIRCUIT_OPEN, without a connection; a connection failure, or a 5xx
-// other than the marked 503 of an instance going offline, counts as a failure.
+// fails at once with LOSSLESS_ERR_CIRCUIT_OPEN, without a connection; an error (a connection failure,
+// the overall timeout; not the caller's abort), or a 5xx other than the marked 503 of an instance
+// going offline, counts as a failure.
 
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Breakers } from '../breaker/breakers.js';
-import { CircuitOpenError } from '../errors.js';
+import { CircuitOpenError, RequestTimeoutError } from '../errors.js';
 import { idleController } from './balance.js';
 import { type Controller, type Headers, type Interceptor, PassThrough } from './pass-through.js';
 
@@ -59,8 +60,12 @@ class BreakerHandler extends PassThrough {
 
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
     if (this.ended) return;
+    // aborted from above: the caller gave up (a cancelled or hedged request) or the request was over,
+    // which says nothing of the instance; the overall timeout does (it did not answer in time)
+    if (controller?.aborted === true && !(error instanceof RequestTimeoutError))
+      this.#shared.breakers.abandoned(this.#origin);
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
-    this.#shared.breakers.failure(this.#origin, error);
+    else this.#shared.breakers.failure(this.#origin, error);
     this.last().onResponseError?.(controller, error);
   }
 

@@ -152,6 +152,19 @@ describe('Breakers (fake timers)', () => {
     expect(b.state(ORIGIN)).toBe('closed');
   });
 
+  it('lets the next probe through when the caller of the one under way gave up, and counts nothing for it', async () => {
+    const b = setup(1, 1000);
+    await fire(b, failing);
+    vi.advanceTimersByTime(1000);
+    expect(b.admit(ORIGIN)).toBe(true);
+    expect(b.admit(ORIGIN), 'one probe at a time').toBe(false);
+    b.abandoned(ORIGIN);
+    expect(b.state(ORIGIN), 'an abandoned probe neither closes nor re-opens').toBe('half-open');
+    expect(b.isOpen(ORIGIN)).toBe(false);
+    expect(await fire(b, succeeding)).toEqual({ ok: true });
+    expect(b.state(ORIGIN)).toBe('closed');
+  });
+
   it('re-opens after a failed probe, and probes again after another resetTimeoutMs', async () => {
     const b = setup(1, 1000);
     await fire(b, failing);

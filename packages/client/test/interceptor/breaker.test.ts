@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { Breakers } from '../../src/breaker/breakers.js';
+import { RequestTimeoutError } from '../../src/errors.js';
 import { breaker } from '../../src/interceptor/breaker.js';
 import type { Controller } from '../../src/interceptor/pass-through.js';
 
@@ -23,6 +24,7 @@ function recordingBreakers(open = false) {
     answered: (origin: string) => told.push(`answered ${origin}`),
     success: (origin: string) => told.push(`success ${origin}`),
     failure: (origin: string, error: Error) => told.push(`failure ${origin} ${error.message}`),
+    abandoned: (origin: string) => told.push(`abandoned ${origin}`),
   } as unknown as Breakers;
   return { breakers, told };
 }
@@ -88,6 +90,20 @@ describe('the breaker interceptor', () => {
     expect(told).toEqual([`admit ${ORIGIN}`, `answered ${ORIGIN}`]);
     h.onResponseEnd?.(controller, {});
     expect(told.at(-1)).toBe(`success ${ORIGIN}`);
+  });
+
+  it("does not count a request aborted from above (its caller gave up), but counts the client's overall timeout", () => {
+    const aborted = { ...controller, aborted: true } as Controller;
+    const { breakers, told } = recordingBreakers();
+    const gaveUp = through(breakers, recordingHandler().handler).given.handler as Dispatcher.DispatchHandler;
+    gaveUp.onResponseError?.(aborted, new Error('the caller gave up'));
+    expect(told).toEqual([`admit ${ORIGIN}`, `abandoned ${ORIGIN}`]);
+    const late = through(breakers, recordingHandler().handler).given.handler as Dispatcher.DispatchHandler;
+    late.onResponseError?.(aborted, new RequestTimeoutError('svc', 1000, []));
+    expect(told.slice(2)).toEqual([
+      `admit ${ORIGIN}`,
+      `failure ${ORIGIN} ${new RequestTimeoutError('svc', 1000, []).message}`,
+    ]);
   });
 
   it("counts each outcome once: an error undici reports after the end (the caller's onResponseEnd threw) is no failure", () => {
