@@ -16,6 +16,13 @@ const EJECTION_MEMORY_MS = 10 * 60_000;
  * longer than a provider's default drain (drain.maxDrainMs 25 s) lasts.
  */
 const LAST_RESORT_MS = 30_000;
+/**
+ * How long an ejection lasts when the registration carries no registration time (a static list, a
+ * registry lossless did not register in), in ms: a restart at the same address cannot be told from
+ * the instance that went offline, so the address comes back once a drain is surely over, as a last
+ * resort does. Were it still draining, its next marked answer ejects it again.
+ */
+const UNTIMED_EJECTION_MS = LAST_RESORT_MS;
 
 export interface Endpoint {
   /** The latest listing of this registration (replaced in place: requests in flight hold this object). */
@@ -86,6 +93,10 @@ interface Entry extends ServiceState {
   refreshes: number;
   /** Why the next refresh happens (the latest request wins). */
   refreshReason: RefreshEvent['reason'];
+  /** An empty list waits for the registry to confirm it: a failed read is tried again. */
+  confirming: boolean;
+  /** Ends the ejections of registrations with no registration time (UNTIMED_EJECTION_MS). */
+  ejectionTimer: NodeJS.Timeout | undefined;
 }
 
 export class ServiceTable {
@@ -97,10 +108,11 @@ export class ServiceTable {
     this.#o = options;
   }
 
-  /** The state of `service`, subscribing on first use. */
+  /** The state of `service`, subscribing on first use (after close(): an empty state, no subscription). */
   get(service: string): ServiceState {
     const existing = this.#entries.get(service);
     if (existing !== undefined) return existing;
+    if (this.#closed) return closedState(service);
     // The first list comes through the registry's watchers and polls, which are unref'd: a one-shot
     // script waiting for it (a request, or `service(name).ready`) must not exit before it comes.
     // Held for FIRST_LIST_HOLD_MS at most: a registry that never answers must not keep a process alive.
@@ -133,6 +145,8 @@ export class ServiceTable {
       markReady,
       refreshes: 0,
       refreshReason: 'api',
+      confirming: false,
+      ejectionTimer: undefined,
     };
     this.#entries.set(service, entry);
     entry.unsubscribe = this.#o.registry.subscribe(
@@ -161,8 +175,10 @@ export class ServiceTable {
    * session got GOAWAY: the connection, not a response, says it is going away), as eject() does.
    */
   ejectOrigin(origin: string, reason: 'marker' | 'goaway'): void {
+    // compared as URLs: undici reports `https://10.0.0.1` where the table has `https://10.0.0.1:443`
+    const wanted = canonicalOrigin(origin);
     for (const entry of this.#entries.values()) {
-      const endpoint = entry.endpoints.find((e) => e.origin === origin);
+      const endpoint = entry.endpoints.find((e) => canonicalOrigin(e.origin) === wanted);
       if (endpoint !== undefined) this.#eject(entry, endpoint, reason);
     }
   }
@@ -170,10 +186,9 @@ export class ServiceTable {
   #eject(entry: Entry, endpoint: Endpoint, reason: 'marker' | 'goaway'): void {
     const service = entry.name;
     const now = this.#o.now();
-    entry.ejected.set(identityOf(endpoint.instance), {
-      registeredAt: endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '',
-      at: now,
-    });
+    const registeredAt = endpoint.instance.metadata[METADATA_KEYS.registeredAt] ?? '';
+    entry.ejected.set(identityOf(endpoint.instance), { registeredAt, at: now });
+    if (registeredAt === '') this.#armEjectionTimer(entry);
     entry.endpoints = entry.endpoints.filter((e) => e !== endpoint);
     entry.offline.set(identityOf(endpoint.instance), { endpoint, at: now });
     this.#updateLastResort(entry, now);
@@ -250,11 +265,28 @@ export class ServiceTable {
     return this.#entries.get(service)?.refreshes ?? 0;
   }
 
+  /** Lists the service again, without a registry read, once its oldest untimed ejection has ended. */
+  #armEjectionTimer(entry: Entry): void {
+    if (entry.ejectionTimer !== undefined || this.#closed) return;
+    entry.ejectionTimer = setTimeout(() => {
+      entry.ejectionTimer = undefined;
+      if (this.#closed) return;
+      this.#onList(entry, entry.lastListed, true);
+      for (const ejected of entry.ejected.values())
+        if (ejected.registeredAt === '') {
+          this.#armEjectionTimer(entry);
+          break;
+        }
+    }, UNTIMED_EJECTION_MS + 1);
+    entry.ejectionTimer.unref();
+  }
+
   close(): void {
     this.#closed = true;
     for (const entry of this.#entries.values()) {
       entry.unsubscribe();
       clearTimeout(entry.refreshTimer);
+      clearTimeout(entry.ejectionTimer);
       entry.markReady();
     }
   }
@@ -263,11 +295,19 @@ export class ServiceTable {
     // An empty answer after a non-empty one is believed only when the registry confirms it.
     if (instances.length === 0 && entry.lastListed.length > 0 && !confirmed) {
       this.#o.logger.debug({ service: entry.name }, 'empty instance list: asking the registry to confirm');
+      entry.confirming = true;
       this.refresh(entry.name, 'empty-list');
       return;
     }
+    entry.confirming = false;
     entry.lastListed = instances;
     const now = this.#o.now();
+    // ejections end here, before the list is read: after EJECTION_MEMORY_MS, or UNTIMED_EJECTION_MS
+    // for a registration with no registration time (remembered even when the instance is no longer
+    // listed: a stale list must not bring the draining registration back)
+    for (const [id, ejected] of entry.ejected)
+      if (now - ejected.at > (ejected.registeredAt === '' ? UNTIMED_EJECTION_MS : EJECTION_MEMORY_MS))
+        entry.ejected.delete(id);
     const first = !entry.loaded;
     const known = new Map<string, Endpoint>();
     const usable: Endpoint[] = [];
@@ -311,9 +351,6 @@ export class ServiceTable {
       }
       if (instance.enabled && instance.healthy && instance.weight > 0) usable.push(endpoint);
     }
-    // Remember ejections even when the instance is no longer listed (a stale list must not bring the
-    // draining registration back), but not forever.
-    for (const [id, ejected] of entry.ejected) if (now - ejected.at > EJECTION_MEMORY_MS) entry.ejected.delete(id);
     // registrations no longer listed are remembered for a while, in case they come back
     for (const [identity, endpoint] of entry.known) {
       if (known.has(identity)) continue;
@@ -346,6 +383,9 @@ export class ServiceTable {
   #onError(entry: Entry, error: Error): void {
     // keep the last good list; callers go on with it
     entry.lastError = error;
+    // an empty list waiting for confirmation is asked again (a refresh at most every
+    // refreshIntervalMs): the registry will not send the same empty list twice
+    if (entry.confirming) this.refresh(entry.name, 'empty-list');
     if (!entry.loaded) {
       // no list yet: let requests fail fast (no instance) instead of waiting for a registry that is down
       entry.loaded = true;
@@ -377,7 +417,34 @@ function originOf(instance: Instance): string {
  */
 function warmupOf(instance: Instance): number | undefined {
   if (instance.metadata[METADATA_KEYS.weightRamp] === 'provider') return 0;
-  return parsePositive(instance.metadata[METADATA_KEYS.warmupMs]);
+  // 0 is the provider asking for no warm-up
+  const raw = instance.metadata[METADATA_KEYS.warmupMs];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const ms = Number(raw);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** `scheme://host:port`, with the default port written out and the host as URLs spell it. */
+function canonicalOrigin(origin: string): string {
+  try {
+    const url = new URL(origin);
+    return `${url.protocol}//${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  } catch {
+    return origin;
+  }
+}
+
+/** The state of a service asked for after the table closed: no instance, nothing subscribed. */
+function closedState(name: string): ServiceState {
+  return {
+    name,
+    endpoints: [],
+    lastResort: [],
+    rotation: undefined,
+    ready: Promise.resolve(),
+    loaded: true,
+    lastError: undefined,
+  };
 }
 
 function parsePositive(value: string | undefined): number | undefined {
