@@ -283,6 +283,11 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
     return settle;
   }
 
+  #lateAbortReason(): Error {
+    const reason = this.#stop.signal.reason as Error;
+    return reason instanceof RequestTimeoutError ? new Error('the request is over') : reason;
+  }
+
   /** Classifies a failed attempt for shouldRetry. */
   #failure(error: Error & { code?: string }): AttemptFailure {
     const failure = error as AttemptFailure;
@@ -310,7 +315,10 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
 
   onRequestStart(controller: Controller): void {
     this.#attempt = controller;
-    if (this.aborted) controller.abort(this.#stop.signal.reason as Error);
+    // an attempt that starts once the run was aborted (it waited for the registry's first list) is
+    // ended before anything is written, with the caller's reason; a timeout's would count against an
+    // instance that never had the request
+    if (this.aborted) controller.abort(this.#lateAbortReason());
     else if (this.#is(PAUSED)) controller.pause();
   }
 

@@ -194,6 +194,24 @@ describe('the retry interceptor', () => {
     }
   });
 
+  it('ends an attempt that starts after the request timed out without the timeout (the instance never had it)', () => {
+    vi.useFakeTimers();
+    try {
+      const { dispatch, attempts } = harness({ timeoutMs: 1000 });
+      const c = caller();
+      dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, c.handler);
+      vi.advanceTimersByTime(1000);
+      expect(c.seen).toEqual(['error LOSSLESS_ERR_TIMEOUT']);
+      // the attempt was waiting (for the registry's first list): it starts now, and ends at once
+      const a = attempts[0] as Attempt;
+      a.handler.onRequestStart?.(a.controller, {});
+      expect(a.controller.told).toEqual(['abort the request is over']);
+      expect(a.controller.reason?.name).toBe('Error');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('aborts an attempt that starts after the caller aborted', () => {
     const { dispatch, attempts } = harness();
     const c = caller();
