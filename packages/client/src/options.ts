@@ -227,7 +227,7 @@ export const clientOptionsSchema = group(
     services: v.nullish(
       doc(
         list(serviceName, 'expected an array of host names'),
-        "Host names that are services (compared without case); every other origin goes straight to the network. By default a host name is a service when it has no dot and no port and is neither an IP address nor `localhost`: a dotted name (`api.example.com`) is somebody else's server, so that `setGlobalDispatcher(client.dispatcher)` leaves calls to the outside alone. List dotted service names (`orders.default.svc`) here.",
+        "Host names that are services (compared without case, looked up in the registry as written here: a URL's host name is lower case, so a service registered as `OrderService` is called as `http://orderservice/` once listed here); every other origin goes straight to the network. By default a host name is a service when it has no dot and no port and is neither an IP address nor `localhost`: a dotted name (`api.example.com`) is somebody else's server, so that `setGlobalDispatcher(client.dispatcher)` leaves calls to the outside alone. List dotted service names (`orders.default.svc`) here.",
         {
           type: 'readonly string[]',
           default: 'host names without a dot or a port, not an IP address, not `localhost`',
@@ -302,7 +302,8 @@ export interface ResolvedClientOptions {
   readonly registry: DiscoveryRegistry | string;
   readonly registrySchemes: Readonly<Record<string, RegistryFactory>>;
   /** Lower-cased; undefined: the default rule (see serviceOfOrigin). */
-  readonly services: ReadonlySet<string> | undefined;
+  /** Lower-case host name -> the service name as written in `services`. */
+  readonly services: ReadonlyMap<string, string> | undefined;
   /** Lower-cased, as undici reports header names. */
   readonly markerHeader: string;
   readonly warmup: Parsed<typeof warmupSchema>;
@@ -329,7 +330,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
   return {
     registry: o.registry,
     registrySchemes: o.registrySchemes,
-    services: o.services == null ? undefined : new Set(o.services.map((s) => s.toLowerCase())),
+    services: o.services == null ? undefined : new Map(o.services.map((s) => [s.toLowerCase(), s])),
     markerHeader: o.markerHeader.toLowerCase(),
     warmup: o.warmup,
     retry: { ...o.retry, idempotencyHeader: o.retry.idempotencyHeader.toLowerCase() },
@@ -352,9 +353,13 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
 /**
  * The service a request origin names, or undefined when the origin is a plain network address.
  * Without a list, a host name is a service when it has no dot and no port and is neither an IP
- * address nor `localhost`: `http://orders/...` is one, `http://api.example.com/...` is not.
+ * address nor `localhost`: `http://orders/...` is one, `http://api.example.com/...` is not. With a
+ * list: a Map from lower-case host name to service name, or a Set of lower-case names.
  */
-export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | undefined): string | undefined {
+export function serviceOfOrigin(
+  origin: string,
+  services: ReadonlySet<string> | ReadonlyMap<string, string> | undefined,
+): string | undefined {
   let url: URL;
   try {
     url = new URL(origin);
@@ -362,6 +367,7 @@ export function serviceOfOrigin(origin: string, services: ReadonlySet<string> | 
     return undefined;
   }
   const host = url.hostname.toLowerCase();
+  if (services instanceof Map) return services.get(host);
   if (services !== undefined) return services.has(host) ? host : undefined;
   if (url.port !== '' || host === 'localhost' || host.includes('.') || isIP(host.replace(/^\[|\]$/g, '')) !== 0)
     return undefined;
