@@ -95,6 +95,8 @@ interface Entry extends ServiceState {
   refreshReason: RefreshEvent['reason'];
   /** An empty list waits for the registry to confirm it: a failed read is tried again. */
   confirming: boolean;
+  /** Lists pushed by the subscription so far: a read that a newer push overtook is dropped. */
+  pushes: number;
   /** Ends the ejections of registrations with no registration time (UNTIMED_EJECTION_MS). */
   ejectionTimer: NodeJS.Timeout | undefined;
 }
@@ -146,12 +148,16 @@ export class ServiceTable {
       refreshes: 0,
       refreshReason: 'api',
       confirming: false,
+      pushes: 0,
       ejectionTimer: undefined,
     };
     this.#entries.set(service, entry);
     entry.unsubscribe = this.#o.registry.subscribe(
       service,
-      (instances) => this.#onList(entry, instances, false),
+      (instances) => {
+        entry.pushes++;
+        this.#onList(entry, instances, false);
+      },
       (error) => this.#onError(entry, error),
     );
     return entry;
@@ -225,10 +231,15 @@ export class ServiceTable {
     entry.lastRefresh = this.#o.now();
     entry.refreshes++;
     if (refreshChannel.hasSubscribers) refreshChannel.publish({ service, reason: entry.refreshReason });
-    this.#o.registry
-      .list(service)
+    const pushes = entry.pushes;
+    // a list() that throws instead of rejecting fails this read, not the refreshes after it
+    new Promise<readonly Instance[]>((resolve) => resolve(this.#o.registry.list(service)))
       .then(
-        (instances) => this.#onList(entry, instances, true),
+        (instances) => {
+          // a push that came while this read was under way is newer than what the read answers
+          if (entry.pushes !== pushes && !entry.confirming) return;
+          this.#onList(entry, instances, true);
+        },
         (error: Error) => this.#onError(entry, error),
       )
       .finally(() => {

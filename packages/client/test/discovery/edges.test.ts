@@ -1,6 +1,6 @@
 // The service table at its edges: ejections of instances that carry no registration time (a static
-// list, a registry lossless did not register in), an empty list the registry cannot confirm, a
-// provider asking for no warm-up, a GOAWAY reported for an origin on its default port, and a table
+// list, a registry lossless did not register in), an empty list the registry cannot confirm, a read
+// a newer push overtook, a list() that throws, a provider asking for no warm-up, a GOAWAY reported for an origin on its default port, and a table
 // asked for a new service after it closed.
 
 import { performance } from 'node:perf_hooks';
@@ -63,6 +63,44 @@ describe('the service table', () => {
     registry.push([]);
     await until(() => ids(table).length === 0, 'the empty list, once confirmed');
     expect(failures).toBeLessThan(0);
+  });
+
+  it('drops a registry read that a newer push overtook', async () => {
+    const registry = new TestRegistry([instance('svc', 'a', { port: 1001 })]);
+    const table = tableOf(registry);
+    await table.get('svc').ready;
+    let open!: () => void;
+    registry.listGate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    table.refresh('svc');
+    registry.push([instance('svc', 'b', { port: 1002 })]);
+    expect(ids(table)).toEqual(['b']);
+    // the read answers what the registry held before the push
+    registry.listed = [instance('svc', 'c', { port: 1003 })];
+    open();
+    await until(() => registry.listsDone > 0, 'the read to finish');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ids(table)).toEqual(['b']);
+  });
+
+  it('fails only that read when a registry list() throws instead of rejecting', async () => {
+    const registry = new TestRegistry([instance('svc', 'a', { port: 1001 })]);
+    const table = tableOf(registry);
+    await table.get('svc').ready;
+    const list = registry.list.bind(registry);
+    let calls = 0;
+    registry.list = (service: string) => {
+      calls++;
+      if (calls === 1) throw new Error('thrown, not rejected');
+      return list(service);
+    };
+    table.refresh('svc');
+    await until(() => table.get('svc').lastError !== undefined, 'the failed read');
+    registry.listed = [instance('svc', 'b', { port: 1002 })];
+    table.refresh('svc');
+    await until(() => ids(table).join() === 'b', 'the next read');
+    expect(calls).toBe(2);
   });
 
   it('takes warm-up 0 from a provider as no warm-up, not the default', async () => {
