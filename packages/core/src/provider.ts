@@ -85,6 +85,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.options = resolveProviderOptions(options);
     const o = this.options;
     this.#log = o.logger.child?.({ service: o.service, component: 'lossless' }) ?? o.logger;
+    // a URL's host name is lower case: a lossless client calls this service by name only when it
+    // lists it in its `services` option (Java clients are not concerned)
+    if (o.service !== o.service.toLowerCase())
+      this.#log.warn(
+        { service: o.service, code: 'LOSSLESS_WARN_SERVICE_CASE' },
+        `service name has upper case: lossless clients find it only when they list it in their services option (services: ['${o.service}'])`,
+      );
     this.registry =
       typeof o.registry === 'string'
         ? registryFromUrl(o.registry, {

@@ -259,6 +259,24 @@ describe('Provider start', () => {
     expect(provider.state).toBe('failed');
   });
 
+  it('warns once at creation when the service name has upper case (lossless clients look names up in lower case)', () => {
+    const warned = (service: string) => {
+      const lines: { code?: unknown; msg?: string }[] = [];
+      const logger = {
+        debug() {},
+        info() {},
+        error() {},
+        warn: (obj: object, msg?: string) => lines.push({ ...(obj as { code?: unknown }), msg }),
+      };
+      new Provider({ service, registry: new MemoryRegistry(), signals: false, admin: false, logger });
+      return lines;
+    };
+    expect(warned('OrderService')).toEqual([
+      expect.objectContaining({ code: 'LOSSLESS_WARN_SERVICE_CASE', msg: expect.stringContaining("['OrderService']") }),
+    ]);
+    expect(warned('order-service')).toEqual([]);
+  });
+
   it('rejects start() without a server, with a coded error', async () => {
     const provider = new Provider({ service: 'x', registry: new MemoryRegistry(), signals: false, admin: false });
     await expect(provider.start()).rejects.toMatchObject({ code: 'LOSSLESS_ERR_PROVIDER_STATE' });
