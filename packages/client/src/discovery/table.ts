@@ -393,6 +393,7 @@ export class ServiceTable {
 
   #onError(entry: Entry, error: Error): void {
     // keep the last good list; callers go on with it
+    const outage = entry.lastError === undefined;
     entry.lastError = error;
     // an empty list waiting for confirmation is asked again (a refresh at most every
     // refreshIntervalMs): the registry will not send the same empty list twice
@@ -402,7 +403,13 @@ export class ServiceTable {
       entry.loaded = true;
       entry.markReady();
     }
-    this.#o.logger.warn({ service: entry.name, err: error }, 'registry read failed; keeping the last good list');
+    // a warning for the first failure since the last good list, the others at debug (a registry that
+    // is down is read again and again: for an empty list to confirm, for every marker)
+    (outage ? this.#o.logger.warn : this.#o.logger.debug).call(
+      this.#o.logger,
+      { service: entry.name, err: error },
+      'registry read failed; keeping the last good list',
+    );
     if (registryErrorChannel.hasSubscribers) registryErrorChannel.publish({ service: entry.name, error });
   }
 }

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ServiceTable } from '../../src/discovery/table.js';
-import { instance, TestRegistry, until } from '../helpers.js';
+import { instance, recordingLogger, TestRegistry, until } from '../helpers.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const tables: ServiceTable[] = [];
@@ -101,6 +101,25 @@ describe('the service table', () => {
     table.refresh('svc');
     await until(() => ids(table).join() === 'b', 'the next read');
     expect(calls).toBe(2);
+  });
+
+  it('warns once per registry outage, not at every failed read', async () => {
+    const registry = new TestRegistry([instance('svc', 'a', { port: 1001 })]);
+    const logger = recordingLogger();
+    const table = new ServiceTable({ registry, logger, now: () => performance.now(), refreshIntervalMs: 0 });
+    tables.push(table);
+    await table.get('svc').ready;
+    const fail = () => {
+      for (const s of registry.subscriptions) s.onError?.(new Error('registry down'));
+    };
+    const warnings = () => logger.lines.filter((l) => l.level === 'warn').length;
+    fail();
+    fail();
+    fail();
+    expect(warnings()).toBe(1);
+    registry.push();
+    fail();
+    expect(warnings(), 'a new outage after a good list').toBe(2);
   });
 
   it('takes warm-up 0 from a provider as no warm-up, not the default', async () => {
