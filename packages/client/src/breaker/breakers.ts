@@ -135,41 +135,44 @@ export class Breakers {
 
   /** The breaker of `origin`, created on first use (opossum's type stays out of the public API). */
   #breakerOf(origin: string): Breaker {
-    let breaker = this.#byOrigin.get(origin);
-    if (breaker === undefined) {
-      breaker = new Breaker((attempt: Attempt) => attempt(), {
-        // lossless has its own overall timeout: no timer per call
-        timeout: false,
-        errorThresholdPercentage: this.#options.errorThresholdPercentage,
-        volumeThreshold: this.#options.volumeThreshold,
-        resetTimeout: this.#options.resetTimeoutMs,
-        rollingCountTimeout: this.#options.rollingWindowMs,
-        rollingCountBuckets: BUCKETS,
-        // no latency list per call, no snapshot every bucket: nothing reads them, and opossum sorts
-        // the whole window's latencies for each snapshot and on every failure
-        rollingPercentilesEnabled: false,
-        enableSnapshots: false,
-        rotateBucketController: this.#buckets,
-        name: origin,
-      });
-      breaker.on('open', () => {
-        this.#notClosed.add(origin);
-        publishCircuit(origin, 'open');
-      });
-      breaker.on('halfOpen', () => publishCircuit(origin, 'half-open'));
-      breaker.on('close', () => {
-        this.#notClosed.delete(origin);
-        publishCircuit(origin, 'closed');
-      });
-      this.#byOrigin.set(origin, breaker);
-      if (this.#bucketTimer === undefined) {
-        const bucketMs = Math.max(1, Math.floor(this.#options.rollingWindowMs / BUCKETS));
-        this.#bucketTimer = setInterval(() => {
-          for (const b of this.#byOrigin.values()) record(b);
-          this.#buckets.emit('rotate');
-        }, bucketMs);
-        this.#bucketTimer.unref();
-      }
+    return this.#byOrigin.get(origin) ?? this.#create(origin);
+  }
+
+  // (apart from #breakerOf: the closures here capture `origin`, and a function with such closures
+  // allocates their context on every call, on every request's path)
+  #create(origin: string): Breaker {
+    const breaker = new Breaker((attempt: Attempt) => attempt(), {
+      // lossless has its own overall timeout: no timer per call
+      timeout: false,
+      errorThresholdPercentage: this.#options.errorThresholdPercentage,
+      volumeThreshold: this.#options.volumeThreshold,
+      resetTimeout: this.#options.resetTimeoutMs,
+      rollingCountTimeout: this.#options.rollingWindowMs,
+      rollingCountBuckets: BUCKETS,
+      // no latency list per call, no snapshot every bucket: nothing reads them, and opossum sorts
+      // the whole window's latencies for each snapshot and on every failure
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+      rotateBucketController: this.#buckets,
+      name: origin,
+    });
+    breaker.on('open', () => {
+      this.#notClosed.add(origin);
+      publishCircuit(origin, 'open');
+    });
+    breaker.on('halfOpen', () => publishCircuit(origin, 'half-open'));
+    breaker.on('close', () => {
+      this.#notClosed.delete(origin);
+      publishCircuit(origin, 'closed');
+    });
+    this.#byOrigin.set(origin, breaker);
+    if (this.#bucketTimer === undefined) {
+      const bucketMs = Math.max(1, Math.floor(this.#options.rollingWindowMs / BUCKETS));
+      this.#bucketTimer = setInterval(() => {
+        for (const b of this.#byOrigin.values()) record(b);
+        this.#buckets.emit('rotate');
+      }, bucketMs);
+      this.#bucketTimer.unref();
     }
     return breaker;
   }

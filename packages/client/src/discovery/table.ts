@@ -115,6 +115,12 @@ export class ServiceTable {
     const existing = this.#entries.get(service);
     if (existing !== undefined) return existing;
     if (this.#closed) return closedState(service);
+    return this.#create(service);
+  }
+
+  // (apart from get(): a function whose locals a closure captures allocates their context on every
+  // call, and get() runs on every request's path)
+  #create(service: string): Entry {
     // The first list comes through the registry's watchers and polls, which are unref'd: a one-shot
     // script waiting for it (a request, or `service(name).ready`) must not exit before it comes.
     // Held for FIRST_LIST_HOLD_MS at most: a registry that never answers must not keep a process alive.

@@ -55,9 +55,23 @@ export function balance(deps: BalanceDeps): Interceptor {
     if (service === undefined) return dispatch(opts, handler);
     const state = deps.table.get(service);
     if (state.loaded) return route(deps, dispatch, state, opts, handler);
-    state.ready.then(() => route(deps, dispatch, state, opts, handler));
+    routeWhenLoaded(deps, dispatch, state, opts, handler);
     return true;
   };
+}
+
+// Closures live in functions of their own here and below: a function whose parameters or locals a
+// closure captures allocates their context on every call, whichever branch it takes (about 50-80
+// bytes a request on the path that makes no closure).
+
+function routeWhenLoaded(
+  deps: BalanceDeps,
+  dispatch: DispatchFn,
+  state: ServiceState,
+  opts: Dispatcher.DispatchOptions,
+  handler: AttemptHandler,
+): void {
+  state.ready.then(() => route(deps, dispatch, state, opts, handler));
 }
 
 /**
@@ -113,20 +127,24 @@ function route(
 
 /**
  * What a pick must pass over: the instances this request tried, and those in an open circuit; none
- * on a first attempt while every circuit is closed. (Built here, not in route(): closures there
- * would cost route() a context object on every request, whichever branch is taken.)
+ * on a first attempt while every circuit is closed (and then no closure, nor its context, is made).
  */
 function skipOf(
   ctx: AttemptContext | undefined,
   breakers: Breakers | undefined,
 ): ((e: Endpoint) => boolean) | undefined {
-  if (ctx !== undefined && ctx.tried.length > 0) {
-    const tried = ctx.tried;
-    return breakers !== undefined
-      ? (e) => tried.includes(e.instance.id) || breakers.isOpen(e.origin)
-      : (e) => tried.includes(e.instance.id);
-  }
-  return breakers?.anyOpen() === true ? (e) => breakers.isOpen(e.origin) : undefined;
+  if (ctx !== undefined && ctx.tried.length > 0) return skipTried(ctx.tried, breakers);
+  return breakers?.anyOpen() === true ? skipOpen(breakers) : undefined;
+}
+
+function skipTried(tried: readonly string[], breakers: Breakers | undefined): (e: Endpoint) => boolean {
+  return breakers !== undefined
+    ? (e) => tried.includes(e.instance.id) || breakers.isOpen(e.origin)
+    : (e) => tried.includes(e.instance.id);
+}
+
+function skipOpen(breakers: Breakers): (e: Endpoint) => boolean {
+  return (e) => breakers.isOpen(e.origin);
 }
 
 function noInstance(

@@ -12,7 +12,7 @@ export type Headers = Dispatcher.DispatchHandler extends { onResponseStart?(c: n
   : never;
 
 /** Where a handler's callbacks go once its request is over: nowhere. */
-const ENDED: Dispatcher.DispatchHandler = Object.freeze({});
+export const ENDED: Dispatcher.DispatchHandler = Object.freeze({});
 
 export class PassThrough implements Dispatcher.DispatchHandler {
   protected next: Dispatcher.DispatchHandler;

@@ -12,7 +12,7 @@ import { RequestTimeoutError, RetryBudgetExhaustedError } from '../errors.js';
 import { Deadlines, type Timed } from '../retry/deadlines.js';
 import { isReplayable, isRetryable, neverProcessed, type RetryBudget } from '../retry/policy.js';
 import { type AttemptContext, kAttempt } from './balance.js';
-import type { Controller, DispatchFn, Headers, Interceptor } from './pass-through.js';
+import { type Controller, type DispatchFn, ENDED, type Headers, type Interceptor } from './pass-through.js';
 
 export interface RetryDeps {
   readonly attempts: number;
@@ -65,6 +65,8 @@ interface Settle {
 
 /** What a request tried before its first pick. */
 const NONE_TRIED: readonly string[] = Object.freeze([]);
+/** The options of a run that is over (#release). */
+const RELEASED: Dispatcher.DispatchOptions = Object.freeze({ path: '/', method: 'GET' });
 
 // A run's flags, in one field: the run is the largest object a request adds, and undici keeps it
 // (as the controller of the caller's response) as long as the caller's body, so each field counts.
@@ -92,8 +94,9 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
   prev: Timed | undefined;
   next: Timed | undefined;
   readonly #client: RetryClient;
-  readonly #opts: Dispatcher.DispatchOptions;
-  readonly #upstream: Dispatcher.DispatchHandler;
+  /** Let go of once the request is over (#release). */
+  #opts: Dispatcher.DispatchOptions;
+  #upstream: Dispatcher.DispatchHandler;
   /** Created on first use: most requests never abort nor retry. */
   #stopController: AbortController | undefined;
   /** The controller of the attempt under way. */
@@ -210,6 +213,12 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
   // attempt is balance's and breaker's doing (PassThrough.last(): nothing passes after it); a
   // handler placed between them and the run would have to keep that promise too.
   #dispatchAttempt(settle: Settle | undefined): void {
+    // (p-retry asks for no attempt once the run's signal is aborted; a run over by its last attempt's
+    // failure asks for none either: this guards the released options)
+    if (this.#is(FINISHED)) {
+      settle?.reject(new Error('the request is over'));
+      return;
+    }
     this.#attempts++;
     this.#settle = settle;
     this.#discarded = undefined;
@@ -256,10 +265,14 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
     );
   }
 
-  /** The response reached its end (or failed after it was committed): the request is over. */
-  #finish(): void {
+  /**
+   * The response reached its end (or failed after it was committed): the request is over. Returns
+   * the caller's handler, for its last callback.
+   */
+  #finish(): Dispatcher.DispatchHandler {
     this.#flags |= FINISHED;
     this.#client.deadlines?.remove(this);
+    return this.#release();
   }
 
   /** The request failed before a response was committed: answer the caller once. */
@@ -267,7 +280,22 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
     this.#client.deadlines?.remove(this);
     if (this.#is(FINISHED | COMMITTED)) return;
     this.#flags |= FINISHED;
-    this.#upstream.onResponseError?.(this, error);
+    this.#release().onResponseError?.(this, error);
+  }
+
+  /**
+   * Lets go of what only a request under way needs (the caller's handler and the dispatch options)
+   * and returns the caller's handler. The run outlives its request as the controller of the caller's
+   * response (undici's request handler and body keep it), and undici keeps that handler a while after
+   * its end: what the run still reached would survive young collections with it and be promoted (the
+   * options and their strings, about 100 bytes a request: test/bench/client-gc.mjs). Nothing reaches
+   * the caller after its last callback.
+   */
+  #release(): Dispatcher.DispatchHandler {
+    const upstream = this.#upstream;
+    this.#upstream = ENDED;
+    this.#opts = RELEASED;
+    return upstream;
   }
 
   /** The attempt under way failed before its response was committed. */
@@ -367,14 +395,12 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
       this.#attemptFailed(this.#discarded);
       return;
     }
-    this.#finish();
-    this.#upstream.onResponseEnd?.(this, trailers);
+    this.#finish().onResponseEnd?.(this, trailers);
   }
 
   onResponseError(_controller: Controller, error: Error & { code?: string }): void {
     if (this.#is(COMMITTED)) {
-      this.#finish();
-      this.#upstream.onResponseError?.(this, error);
+      this.#finish().onResponseError?.(this, error);
       return;
     }
     // an attempt ended by the caller's abort (or the overall timeout) carries the caller's reason:
@@ -384,9 +410,9 @@ class RetryRun implements Controller, AttemptContext, Timed, Dispatcher.Dispatch
 
   onRequestUpgrade(_controller: Controller, statusCode: number, headers: Headers, socket: Duplex): void {
     this.#flags |= COMMITTED;
-    this.#finish();
+    const upstream = this.#finish();
     this.#settled()?.resolve();
-    this.#upstream.onRequestUpgrade?.(this, statusCode, headers, socket);
+    upstream.onRequestUpgrade?.(this, statusCode, headers, socket);
   }
 }
 

@@ -3,6 +3,8 @@
 // the budget a marked 503 spends, and the retry event.
 
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CLIENT_CHANNELS, type RetryEvent } from '../../src/channels.js';
@@ -260,6 +262,33 @@ describe('the retry interceptor', () => {
     await settle();
     expect(attempts).toHaveLength(retried ? 2 : 1);
     if (!retried) expect(c.failure?.code).toBe('ECONNRESET');
+  });
+
+  it("lets go of the caller's handler once the request is over: the run undici keeps after it holds none of it", async () => {
+    // undici keeps a request's handler (here, the run) a while after the request ended; a caller's
+    // handler the run still held would be kept with it, its response body and all, and promoted
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { dispatch, attempts } = harness();
+    const dispatched = (method: string): WeakRef<object> => {
+      const handler: Dispatcher.DispatchHandler & { body?: Buffer } = { body: Buffer.alloc(1 << 20) };
+      dispatch({ origin: 'http://svc', path: '/', method, body: method === 'POST' ? 'x' : null }, handler);
+      return new WeakRef(handler);
+    };
+    const answered = dispatched('GET');
+    answer(attempts[0] as Attempt, 200);
+    const failed = dispatched('POST');
+    const a = attempts[1] as Attempt;
+    a.handler.onRequestSent?.();
+    a.handler.onResponseError?.(a.controller, coded('reset', 'ECONNRESET'));
+    await settle();
+    const running = dispatched('GET');
+    await settle(); // a WeakRef holds its target until the job that made it is over
+    gc();
+    expect(attempts).toHaveLength(3); // the runs, as undici would keep them
+    expect(answered.deref()).toBeUndefined();
+    expect(failed.deref()).toBeUndefined();
+    expect(running.deref()).toBeDefined(); // under way: still the run's to call
   });
 
   it('a marked 503 spends one retry token, not two', async () => {
