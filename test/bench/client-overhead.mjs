@@ -7,6 +7,7 @@
 //                            lossless-request does minus the three interceptors
 //   undici-agent-twin        (only with --clients) the same again: a client compared with itself
 //                            shows how far two identical clients' ratio strays on this machine
+//   undici-fetch-twin        (only with --clients) undici fetch again, the same control for fetch
 // The provider is a separate process (echo-server.mjs). Every client is driven by the same
 // closed-loop driver: --concurrency requests in flight, for --warmup then --duration seconds per
 // round. Rounds are interleaved (A B C D, B C D A, ...) so that drift on a noisy machine spreads
@@ -65,6 +66,7 @@ const CLIENTS = {
   'lossless-fetch': { label: 'lossless fetch', make: makeLosslessFetch },
   'undici-agent-request': { label: 'undici request (Agent)', make: makeAgentRequest },
   'undici-agent-twin': { label: 'undici request (Agent), twin', make: makeAgentRequest },
+  'undici-fetch-twin': { label: 'undici fetch, twin', make: makeUndiciFetch },
 };
 const DEFAULT_CLIENTS = ['undici-pool-request', 'lossless-request', 'undici-fetch', 'lossless-fetch'];
 const RATIOS = [
@@ -75,6 +77,8 @@ const RATIOS = [
   ['undici request (Agent) / Pool.request', 'undici-agent-request', 'undici-pool-request'],
   ['lossless request / undici request (Agent), twin', 'lossless-request', 'undici-agent-twin'],
   ['undici request (Agent), twin / undici request (Agent)', 'undici-agent-twin', 'undici-agent-request'],
+  ['lossless fetch / undici fetch, twin', 'lossless-fetch', 'undici-fetch-twin'],
+  ['undici fetch, twin / undici fetch', 'undici-fetch-twin', 'undici-fetch'],
 ];
 
 // ---------------------------------------------------------------------------------------------
