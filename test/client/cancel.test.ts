@@ -1,10 +1,12 @@
 // What the circuit breaker makes of requests that end without an answer: a caller that gives up (an
-// AbortSignal: a cancelled or hedged request) says nothing of the instance, and must not open the
-// circuit of a healthy one; the client's overall timeout says the instance did not answer in time.
+// AbortSignal: a cancelled or hedged request) or whose own callback throws says nothing of the
+// instance, and must not open the circuit of a healthy one; the client's overall timeout says the
+// instance did not answer in time.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient, type LosslessClient } from '@lossless/client';
+import type { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const servers: Server[] = [];
@@ -41,6 +43,39 @@ describe('a request that ends without an answer', () => {
       });
     }
     expect(gaveUp).toBe(20);
+    expect(client.circuit(`http://${host}`)).toBe('closed');
+    const { statusCode, body } = await client.request('http://svc/');
+    expect([statusCode, await body.text()]).toEqual([200, 'ok']);
+  });
+
+  it("ended by the caller's own exception leaves the circuit of a healthy instance closed", async () => {
+    const host = await provider(0);
+    const client = createClient({ registry: `static://${host}`, breaker: { volumeThreshold: 5 } });
+    clients.push(client);
+    // a handler of the caller's (or an interceptor composed above the client) that throws while
+    // reading a response: undici ends the request with that exception
+    const thrown: unknown[] = [];
+    const dispatchThrowing = (where: 'start' | 'data') =>
+      new Promise<void>((resolve) => {
+        const handler: Dispatcher.DispatchHandler = {
+          onResponseStart() {
+            if (where === 'start') throw new Error('caller bug in onResponseStart');
+          },
+          onResponseData() {
+            if (where === 'data') throw new Error('caller bug in onResponseData');
+          },
+          onResponseEnd: () => resolve(),
+          onResponseError: (_controller, error) => {
+            thrown.push(error.message);
+            resolve();
+          },
+        };
+        client.dispatcher.dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, handler);
+      });
+    for (let i = 0; i < 10; i++) await dispatchThrowing(i % 2 === 0 ? 'start' : 'data');
+    expect(thrown).toEqual(
+      Array.from({ length: 10 }, (_, i) => `caller bug in ${i % 2 === 0 ? 'onResponseStart' : 'onResponseData'}`),
+    );
     expect(client.circuit(`http://${host}`)).toBe('closed');
     const { statusCode, body } = await client.request('http://svc/');
     expect([statusCode, await body.text()]).toEqual([200, 'ok']);

@@ -1,7 +1,7 @@
 // breaker: one circuit per instance origin (breaker/breakers.ts). An attempt on an open circuit
 // fails at once with LOSSLESS_ERR_CIRCUIT_OPEN, without a connection; an error (a connection failure,
-// the overall timeout; not the caller's abort), or a 5xx other than the marked 503 of an instance
-// going offline, counts as a failure.
+// the overall timeout; not the caller's abort nor an exception of the caller's), or a 5xx other than
+// the marked 503 of an instance going offline, counts as a failure.
 
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -32,6 +32,8 @@ class BreakerHandler extends PassThrough {
   readonly #shared: Shared;
   readonly #origin: string;
   #failure: string | undefined;
+  /** What a handler above threw from a response callback (undici ends the request with it). */
+  #thrown: unknown;
 
   constructor(next: Dispatcher.DispatchHandler, shared: Shared, origin: string) {
     super(next);
@@ -46,7 +48,21 @@ class BreakerHandler extends PassThrough {
       if (statusCode >= 500 && !(statusCode === 503 && headers[this.#shared.marker] !== undefined))
         this.#failure = `HTTP ${statusCode}`;
     }
-    this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
+    try {
+      this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
+    } catch (error) {
+      this.#thrown = error;
+      throw error;
+    }
+  }
+
+  override onResponseData(controller: Controller, chunk: Buffer): void {
+    try {
+      this.next.onResponseData?.(controller, chunk);
+    } catch (error) {
+      this.#thrown = error;
+      throw error;
+    }
   }
 
   // Each outcome is counted once: when a caller's onResponseEnd throws, undici reports the error with
@@ -61,8 +77,13 @@ class BreakerHandler extends PassThrough {
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
     if (this.ended) return;
     // aborted from above: the caller gave up (a cancelled or hedged request) or the request was over,
-    // which says nothing of the instance; the overall timeout does (it did not answer in time)
-    if (controller?.aborted === true && !(error instanceof RequestTimeoutError))
+    // which says nothing of the instance; the overall timeout does (it did not answer in time). A
+    // caller whose callback threw has undici end the request with its exception (not through the
+    // controller): nothing of the instance either.
+    if (
+      (controller?.aborted === true && !(error instanceof RequestTimeoutError)) ||
+      (this.#thrown !== undefined && error === this.#thrown)
+    )
       this.#shared.breakers.abandoned(this.#origin);
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
     else this.#shared.breakers.failure(this.#origin, error);
