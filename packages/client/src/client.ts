@@ -33,7 +33,9 @@ export interface LosslessClient {
   readonly circuit: (origin: string) => 'closed' | 'open' | 'half-open';
   /**
    * The instances in rotation now, with their warm-up weights, requests in flight and circuit state:
-   * of one service, or of every service used so far. Reads no registry (metrics call it on scrape).
+   * of one service, or of every service used so far. Reads no registry for a service the client
+   * follows (metrics call it on scrape); the first call for a service not used yet subscribes to it,
+   * as `service(name)` and a request do, and lists nothing until its first list came.
    */
   readonly instances: (service?: string) => InstanceView[];
   /** Stops subscriptions and closes idle connections, letting requests under way finish. */
