@@ -29,6 +29,29 @@ async function provider(delayMs: number | 'never'): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/**
+ * Dispatches through the client with a handler of the caller's (or an interceptor composed above the
+ * client) that throws while it reads the response: undici ends the request with that exception.
+ */
+function dispatchThrowing(client: LosslessClient, where: 'start' | 'data', thrown: unknown[]): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const handler: Dispatcher.DispatchHandler = {
+      onResponseStart() {
+        if (where === 'start') throw new Error('caller bug in onResponseStart');
+      },
+      onResponseData() {
+        if (where === 'data') throw new Error('caller bug in onResponseData');
+      },
+      onResponseEnd: () => resolve(),
+      onResponseError: (_controller, error) => {
+        thrown.push(error.message);
+        resolve();
+      },
+    };
+    client.dispatcher.dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, handler);
+  });
+}
+
 describe('a request that ends without an answer', () => {
   it('given up by its caller leaves the circuit of a healthy instance closed', async () => {
     const host = await provider(100);
@@ -52,33 +75,27 @@ describe('a request that ends without an answer', () => {
     const host = await provider(0);
     const client = createClient({ registry: `static://${host}`, breaker: { volumeThreshold: 5 } });
     clients.push(client);
-    // a handler of the caller's (or an interceptor composed above the client) that throws while
-    // reading a response: undici ends the request with that exception
     const thrown: unknown[] = [];
-    const dispatchThrowing = (where: 'start' | 'data') =>
-      new Promise<void>((resolve) => {
-        const handler: Dispatcher.DispatchHandler = {
-          onResponseStart() {
-            if (where === 'start') throw new Error('caller bug in onResponseStart');
-          },
-          onResponseData() {
-            if (where === 'data') throw new Error('caller bug in onResponseData');
-          },
-          onResponseEnd: () => resolve(),
-          onResponseError: (_controller, error) => {
-            thrown.push(error.message);
-            resolve();
-          },
-        };
-        client.dispatcher.dispatch({ origin: 'http://svc', path: '/', method: 'GET' }, handler);
-      });
-    for (let i = 0; i < 10; i++) await dispatchThrowing(i % 2 === 0 ? 'start' : 'data');
+    for (let i = 0; i < 10; i++) await dispatchThrowing(client, i % 2 === 0 ? 'start' : 'data', thrown);
     expect(thrown).toEqual(
       Array.from({ length: 10 }, (_, i) => `caller bug in ${i % 2 === 0 ? 'onResponseStart' : 'onResponseData'}`),
     );
     expect(client.circuit(`http://${host}`)).toBe('closed');
     const { statusCode, body } = await client.request('http://svc/');
     expect([statusCode, await body.text()]).toEqual([200, 'ok']);
+
+    // the status an instance answered with still counts: its 500s open the circuit, callers' bugs or not
+    const failing = createServer((_req, res) => {
+      res.statusCode = 500;
+      res.end('down');
+    });
+    servers.push(failing);
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    const down = `127.0.0.1:${(failing.address() as AddressInfo).port}`;
+    const other = createClient({ registry: `static://${down}`, breaker: { volumeThreshold: 5 } });
+    clients.push(other);
+    for (let i = 0; i < 5; i++) await dispatchThrowing(other, 'start', []);
+    expect(other.circuit(`http://${down}`)).toBe('open');
   });
 
   it("that outlives the client's timeoutMs counts against the instance and opens its circuit", async () => {

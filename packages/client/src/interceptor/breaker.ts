@@ -76,17 +76,18 @@ class BreakerHandler extends PassThrough {
 
   override onResponseError(controller: Controller, error: Error & { code?: string }): void {
     if (this.ended) return;
+    const breakers = this.#shared.breakers;
+    // a caller whose callback threw has undici end the request with its exception (not through the
+    // controller): that says nothing of the instance, but the status it answered with still does
+    if (this.#thrown !== undefined && error === this.#thrown) {
+      if (this.#failure === undefined) breakers.abandoned(this.#origin);
+      else breakers.failure(this.#origin, new Error(this.#failure));
+    }
     // aborted from above: the caller gave up (a cancelled or hedged request) or the request was over,
-    // which says nothing of the instance; the overall timeout does (it did not answer in time). A
-    // caller whose callback threw has undici end the request with its exception (not through the
-    // controller): nothing of the instance either.
-    if (
-      (controller?.aborted === true && !(error instanceof RequestTimeoutError)) ||
-      (this.#thrown !== undefined && error === this.#thrown)
-    )
-      this.#shared.breakers.abandoned(this.#origin);
+    // which says nothing of the instance; the overall timeout does (it did not answer in time)
+    else if (controller?.aborted === true && !(error instanceof RequestTimeoutError)) breakers.abandoned(this.#origin);
     // a circuit that must open opens before the error is passed on (and retried elsewhere)
-    else this.#shared.breakers.failure(this.#origin, error);
+    else breakers.failure(this.#origin, error);
     this.last().onResponseError?.(controller, error);
   }
 
