@@ -83,6 +83,11 @@ interface Entry extends ServiceState {
   /** Went offline lately, by address and id (the source of `lastResort`). */
   offline: Map<string, { endpoint: Endpoint; at: number }>;
   unsubscribe: () => void;
+  /**
+   * A list came (not only an error): the registrations of the first one are those that were serving
+   * before this client saw them (`initial`), even when a failed read made the entry `loaded` first.
+   */
+  listed: boolean;
   lastListed: readonly Instance[];
   refreshing: boolean;
   refreshAgain: boolean;
@@ -145,6 +150,7 @@ export class ServiceTable {
       ejected: new Map(),
       offline: new Map(),
       unsubscribe: () => {},
+      listed: false,
       lastListed: [],
       refreshing: false,
       refreshAgain: false,
@@ -325,7 +331,8 @@ export class ServiceTable {
     for (const [id, ejected] of entry.ejected)
       if (now - ejected.at > (ejected.registeredAt === '' ? UNTIMED_EJECTION_MS : EJECTION_MEMORY_MS))
         entry.ejected.delete(id);
-    const first = !entry.loaded;
+    const first = !entry.listed;
+    entry.listed = true;
     const known = new Map<string, Endpoint>();
     const usable: Endpoint[] = [];
     for (const instance of instances) {

@@ -1,6 +1,6 @@
 // The service table at its edges: ejections of instances that carry no registration time (a static
 // list, a registry lossless did not register in), an empty list the registry cannot confirm, a read
-// a newer push overtook, a list() that throws, a provider asking for no warm-up, a GOAWAY reported for an origin on its default port, and a table
+// a newer push overtook, a list() that throws, a provider asking for no warm-up, a first list after a failed read, a GOAWAY reported for an origin on its default port, and a table
 // asked for a new service after it closed.
 
 import { performance } from 'node:perf_hooks';
@@ -43,6 +43,26 @@ describe('the service table', () => {
     clock += 1_100;
     vi.advanceTimersByTime(1_100);
     expect(ids(table), 'a static list never changes: the table lists it again by itself').toEqual(['untimed']);
+  });
+
+  it('takes the instances of its first list as serving already, even when a failed read came first', async () => {
+    const registry = new TestRegistry([]);
+    registry.deliverOnSubscribe = false;
+    const table = tableOf(registry);
+    const state = table.get('svc');
+    for (const s of registry.subscriptions) s.onError?.(new Error('registry down'));
+    await state.ready;
+    expect(state.endpoints).toEqual([]);
+    // the registry is back: what it lists first was serving before this client looked (no
+    // registration time to say otherwise, as with a Java provider), and gets its full share at once
+    registry.push([instance('svc', 'java', { port: 1001 })], 'svc');
+    expect(state.endpoints.map((e) => [e.instance.id, e.initial])).toEqual([['java', true]]);
+    // one that comes after it is new, and warms up
+    registry.push([instance('svc', 'java', { port: 1001 }), instance('svc', 'new', { port: 1002 })], 'svc');
+    expect(state.endpoints.map((e) => [e.instance.id, e.initial])).toEqual([
+      ['java', true],
+      ['new', false],
+    ]);
   });
 
   it('asks again for an empty list the registry could not confirm, until it can', async () => {
