@@ -33,11 +33,16 @@ async function provider(delayMs: number | 'never'): Promise<string> {
  * Dispatches through the client with a handler of the caller's (or an interceptor composed above the
  * client) that throws while it reads the response: undici ends the request with that exception.
  */
-function dispatchThrowing(client: LosslessClient, where: 'start' | 'data', thrown: unknown[]): Promise<void> {
+function dispatchThrowing(
+  client: LosslessClient,
+  where: 'start' | 'data' | 'start, nothing',
+  thrown: unknown[],
+): Promise<void> {
   return new Promise<void>((resolve) => {
     const handler: Dispatcher.DispatchHandler = {
       onResponseStart() {
         if (where === 'start') throw new Error('caller bug in onResponseStart');
+        if (where === 'start, nothing') throw undefined;
       },
       onResponseData() {
         if (where === 'data') throw new Error('caller bug in onResponseData');
@@ -80,6 +85,8 @@ describe('a request that ends without an answer', () => {
     expect(thrown).toEqual(
       Array.from({ length: 10 }, (_, i) => `caller bug in ${i % 2 === 0 ? 'onResponseStart' : 'onResponseData'}`),
     );
+    // `throw undefined`: undici ends the request with an abort error of its own instead
+    for (let i = 0; i < 6; i++) await dispatchThrowing(client, 'start, nothing', []);
     expect(client.circuit(`http://${host}`)).toBe('closed');
     const { statusCode, body } = await client.request('http://svc/');
     expect([statusCode, await body.text()]).toEqual([200, 'ok']);

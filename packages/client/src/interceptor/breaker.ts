@@ -32,8 +32,11 @@ class BreakerHandler extends PassThrough {
   readonly #shared: Shared;
   readonly #origin: string;
   #failure: string | undefined;
-  /** What a handler above threw from a response callback (undici ends the request with it). */
-  #thrown: unknown;
+  /**
+   * A handler above threw from a response callback: undici ends the request there and then, with that
+   * exception (or, for a falsy one, an abort error of its own), and drops any error after it.
+   */
+  #threw = false;
 
   constructor(next: Dispatcher.DispatchHandler, shared: Shared, origin: string) {
     super(next);
@@ -51,7 +54,7 @@ class BreakerHandler extends PassThrough {
     try {
       this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
     } catch (error) {
-      this.#thrown = error;
+      this.#threw = true;
       throw error;
     }
   }
@@ -60,7 +63,7 @@ class BreakerHandler extends PassThrough {
     try {
       this.next.onResponseData?.(controller, chunk);
     } catch (error) {
-      this.#thrown = error;
+      this.#threw = true;
       throw error;
     }
   }
@@ -79,7 +82,7 @@ class BreakerHandler extends PassThrough {
     const breakers = this.#shared.breakers;
     // a caller whose callback threw has undici end the request with its exception (not through the
     // controller): that says nothing of the instance, but the status it answered with still does
-    if (this.#thrown !== undefined && error === this.#thrown) {
+    if (this.#threw) {
       if (this.#failure === undefined) breakers.abandoned(this.#origin);
       else breakers.failure(this.#origin, new Error(this.#failure));
     }
