@@ -123,7 +123,16 @@ describe('/readyz while draining', () => {
     const drained = p.drain();
     const seen: number[] = [];
     while (p.state === 'draining') {
-      seen.push((await get(admin(), '/readyz')).status);
+      // a probe sent as the drain ends may find the admin port closing under it (a connection still
+      // in the listen backlog is reset): an error then is the end, one while draining a failure
+      const status = await get(admin(), '/readyz').then(
+        (reply) => reply.status,
+        (error: unknown) => {
+          if (p.state === 'draining') throw error;
+          return undefined;
+        },
+      );
+      if (status !== undefined) seen.push(status);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await slow;
